@@ -1,0 +1,197 @@
+//! Controller configuration: limits, phases, staleness, battery bands and policy tuning.
+
+use crate::time::Duration;
+use crate::units::Deciamps;
+
+/// How many phases the car charges on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum PhaseConfig {
+    /// Count the phases that carry current while charging; assume `fallback` before that.
+    #[default]
+    Auto,
+    /// Always one phase.
+    One,
+    /// Always three phases.
+    Three,
+}
+
+/// How old each reading may be before it no longer counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MaxAge {
+    /// Grid meter.
+    pub grid: Duration,
+    /// PV production.
+    pub pv: Duration,
+    /// House load.
+    pub house: Duration,
+    /// Home battery power and state of charge.
+    pub battery: Duration,
+    /// Wallbox reading.
+    pub wallbox: Duration,
+}
+
+impl Default for MaxAge {
+    fn default() -> Self {
+        MaxAge {
+            grid: Duration::from_secs(60),
+            pv: Duration::from_secs(120),
+            house: Duration::from_secs(120),
+            battery: Duration::from_secs(120),
+            wallbox: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Home battery policy.
+///
+/// Semantics, from low to high state of charge (SoC):
+/// - SoC below `priority_soc`: the battery charges first. The car gets only what the grid meter
+///   still exports after the battery took its share, and never anything the battery discharges.
+/// - SoC from `priority_soc` up: the car comes first. Power the battery is charging with counts as
+///   surplus for the car (the battery then charges less), but battery discharge never does.
+/// - SoC at or above `buffer_soc` (in `pv` and `minpv`): the car may additionally take up to
+///   `max_discharge_w` from the battery, until SoC falls below `buffer_soc - 5`.
+///
+/// The battery is never drained into the car below `priority_soc`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BatteryPolicy {
+    /// Below this SoC (percent) the battery has priority.
+    pub priority_soc: u8,
+    /// At or above this SoC (percent) the car may use battery discharge; 101 disables that.
+    pub buffer_soc: u8,
+    /// The most battery discharge the car may use, W.
+    pub max_discharge_w: i32,
+}
+
+impl Default for BatteryPolicy {
+    fn default() -> Self {
+        BatteryPolicy {
+            priority_soc: 50,
+            buffer_soc: 101,
+            max_discharge_w: 0,
+        }
+    }
+}
+
+/// Knobs of the solar policy. The defaults are what the benchmark measures; change them only with
+/// a benchmark run to show why.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tuning {
+    /// Import energy the car may take from the grid to ride through one dip below the minimum
+    /// current, expressed as seconds of the full minimum power (so it scales with the phases).
+    pub dip_budget_secs: u32,
+    /// How long a surplus above the minimum must last before a start.
+    pub start_delay: Duration,
+    /// Extra surplus (W) required to start, on top of the minimum power.
+    pub start_margin_w: i32,
+    /// Surplus (W) kept back while tracking, against the reaction delay.
+    pub track_margin_w: i32,
+    /// A setpoint increase smaller than this is not written (damped up); decreases always are.
+    pub up_step: Deciamps,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning {
+            dip_budget_secs: 60,
+            start_delay: Duration::from_secs(30),
+            start_margin_w: 0,
+            track_margin_w: 0,
+            up_step: Deciamps(1),
+        }
+    }
+}
+
+/// Everything the controller needs to know about the site and the user's limits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// Smallest charging current (at least 6.0 A).
+    pub min_current: Deciamps,
+    /// Largest charging current (at most the wallbox's hardware limit).
+    pub max_current: Deciamps,
+    /// Phase count policy.
+    pub phases: PhaseConfig,
+    /// Phases assumed with [`PhaseConfig::Auto`] before the car has drawn current.
+    pub fallback_phases: u8,
+    /// Voltage per phase assumed when the wallbox measures none, V.
+    pub nominal_voltage: u16,
+    /// Maximum age of each reading.
+    pub max_age: MaxAge,
+    /// Home battery policy.
+    pub battery: BatteryPolicy,
+    /// Solar policy knobs.
+    pub tuning: Tuning,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            min_current: Deciamps::MIN_CHARGING,
+            max_current: Deciamps::MAX_HEIDELBERG,
+            phases: PhaseConfig::Auto,
+            fallback_phases: 3,
+            nominal_voltage: 230,
+            max_age: MaxAge::default(),
+            battery: BatteryPolicy::default(),
+            tuning: Tuning::default(),
+        }
+    }
+}
+
+/// Why a [`Config`] cannot be used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConfigError {
+    /// `min_current` below 6.0 A or above `max_current`.
+    MinCurrent(Deciamps),
+    /// `max_current` above 16.0 A or below 6.0 A.
+    MaxCurrent(Deciamps),
+    /// `fallback_phases` not 1 or 3.
+    Phases(u8),
+    /// `nominal_voltage` outside 100..=300 V.
+    Voltage(u16),
+    /// `priority_soc` above 100 or `buffer_soc` below `priority_soc`.
+    BatteryBands,
+}
+
+impl core::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            ConfigError::MinCurrent(a) => write!(
+                f,
+                "min_current {} must be at least 6.0 A and not above max_current",
+                a
+            ),
+            ConfigError::MaxCurrent(a) => {
+                write!(f, "max_current {} must be between 6.0 A and 16.0 A", a)
+            }
+            ConfigError::Phases(p) => write!(f, "phases {} must be 1 or 3", p),
+            ConfigError::Voltage(v) => write!(f, "nominal voltage {} V must be 100..300 V", v),
+            ConfigError::BatteryBands => f.write_str(
+                "battery priority_soc must be 0..100 and buffer_soc not below priority_soc",
+            ),
+        }
+    }
+}
+
+impl Config {
+    /// Checks the limits; the controller clamps anyway, but a config file should be told.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.max_current > Deciamps::MAX_HEIDELBERG || self.max_current < Deciamps::MIN_CHARGING
+        {
+            return Err(ConfigError::MaxCurrent(self.max_current));
+        }
+        if self.min_current < Deciamps::MIN_CHARGING || self.min_current > self.max_current {
+            return Err(ConfigError::MinCurrent(self.min_current));
+        }
+        if !matches!(self.fallback_phases, 1 | 3) {
+            return Err(ConfigError::Phases(self.fallback_phases));
+        }
+        if !(100..=300).contains(&self.nominal_voltage) {
+            return Err(ConfigError::Voltage(self.nominal_voltage));
+        }
+        if self.battery.priority_soc > 100 || self.battery.buffer_soc < self.battery.priority_soc {
+            return Err(ConfigError::BatteryBands);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,160 @@
+//! Why the controller decided what it decided, as a closed enum whose `Display` is the sentence.
+
+use crate::time::Duration;
+use crate::units::{Deciamps, Power};
+use core::fmt;
+
+/// A reading that is too old or missing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stale {
+    /// Which input ("grid", "wallbox", ...).
+    pub input: &'static str,
+    /// Its age, or `None` if it never arrived.
+    pub age: Option<Duration>,
+    /// The allowed maximum age.
+    pub max_age: Duration,
+}
+
+impl fmt::Display for Stale {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.age {
+            Some(age) => write!(
+                f,
+                "{} reading is {} old (limit {})",
+                self.input, age, self.max_age
+            ),
+            None => write!(f, "no {} reading yet", self.input),
+        }
+    }
+}
+
+/// The reason behind a [`Decision`](super::Decision).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reason {
+    /// Mode `off`.
+    Off,
+    /// No car plugged in.
+    NoCar,
+    /// The wallbox reports an error state.
+    WallboxError,
+    /// Solar charging stopped because a reading is stale or missing.
+    StaleStop(Stale),
+    /// `minpv` falls back to the minimum current because a reading is stale or missing.
+    StaleMin(Stale),
+    /// Mode `now`: maximum current.
+    Now(Deciamps),
+    /// Mode `fixed`.
+    Fixed(Deciamps),
+    /// Stopped: surplus below what the minimum current needs.
+    WaitingForSurplus {
+        /// Surplus available to the car, W.
+        surplus_w: i32,
+        /// Power at the minimum current, W.
+        needed_w: i32,
+        /// Phases assumed.
+        phases: u8,
+    },
+    /// Stopped, surplus is enough; the start waits to see that it lasts.
+    StartPending {
+        /// Surplus available to the car, W.
+        surplus_w: i32,
+        /// Time left before the start.
+        remaining: Duration,
+    },
+    /// Charging, following the surplus.
+    Tracking {
+        /// Surplus available to the car, W.
+        surplus_w: i32,
+        /// The setpoint.
+        current: Deciamps,
+    },
+    /// Charging at the maximum current; the surplus is larger.
+    AtMax {
+        /// Surplus available to the car, W.
+        surplus_w: i32,
+        /// The setpoint (the maximum).
+        current: Deciamps,
+    },
+    /// Surplus below the minimum; riding through on the minimum current within the import budget.
+    Holding {
+        /// The minimum current held.
+        current: Deciamps,
+        /// Import used in this dip, Wh.
+        used_wh: u32,
+        /// The dip's import budget, Wh.
+        budget_wh: u32,
+    },
+    /// Stopped because a dip used up its import budget.
+    BudgetSpent {
+        /// The budget, Wh.
+        budget_wh: u32,
+    },
+    /// `minpv`: minimum current, surplus below it.
+    MinPvFloor {
+        /// The minimum current.
+        current: Deciamps,
+        /// Surplus available to the car, W.
+        surplus_w: i32,
+    },
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Reason::Off => f.write_str("mode off"),
+            Reason::NoCar => f.write_str("no car connected"),
+            Reason::WallboxError => f.write_str("wallbox reports an error; not charging"),
+            Reason::StaleStop(s) => write!(f, "{}; solar charging stopped", s),
+            Reason::StaleMin(s) => write!(f, "{}; minpv holds the minimum current", s),
+            Reason::Now(a) => write!(f, "mode now: charging at {}", a),
+            Reason::Fixed(a) => write!(f, "mode fixed: charging at {}", a),
+            Reason::WaitingForSurplus {
+                surplus_w,
+                needed_w,
+                phases,
+            } => write!(
+                f,
+                "surplus {} below 6 A x {} phase{} ({}); staying stopped",
+                Power(surplus_w),
+                phases,
+                if phases == 1 { "" } else { "s" },
+                Power(needed_w)
+            ),
+            Reason::StartPending {
+                surplus_w,
+                remaining,
+            } => write!(
+                f,
+                "surplus {}; starting in {} if it lasts",
+                Power(surplus_w),
+                remaining
+            ),
+            Reason::Tracking { surplus_w, current } => {
+                write!(f, "following surplus {} at {}", Power(surplus_w), current)
+            }
+            Reason::AtMax { surplus_w, current } => {
+                write!(f, "surplus {}; charging at the maximum {}", Power(surplus_w), current)
+            }
+            Reason::Holding {
+                current,
+                used_wh,
+                budget_wh,
+            } => write!(
+                f,
+                "holding {}: cloud, {} Wh of {} Wh import budget used",
+                current, used_wh, budget_wh
+            ),
+            Reason::BudgetSpent { budget_wh } => write!(
+                f,
+                "stopped: the dip used up its {} Wh import budget",
+                budget_wh
+            ),
+            Reason::MinPvFloor { current, surplus_w } => write!(
+                f,
+                "minpv: {} minimum, surplus {}",
+                current,
+                Power(surplus_w)
+            ),
+        }
+    }
+}

@@ -1,0 +1,424 @@
+//! The controller state machine.
+
+use super::config::{Config, PhaseConfig};
+use super::reason::{Reason, Stale};
+use super::{Input, Mode, Sample, VehicleState, WallboxReading};
+use crate::time::{Duration, Instant};
+use crate::units::Deciamps;
+
+/// What the controller wants the wallbox to do now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Decision {
+    /// The setpoint for register 261: zero or `min_current..=max_current`.
+    pub current: Deciamps,
+    /// True when `current` differs from the previous decision (a write is due).
+    pub changed: bool,
+    /// Why.
+    pub reason: Reason,
+}
+
+/// Where the solar policy is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Solar {
+    /// Not charging; `above_since` is when the surplus first reached the start level.
+    Stopped { above_since: Option<Instant> },
+    /// Charging; `deficit_ws` is the import (W*s) used in the current dip below the minimum.
+    Charging { deficit_ws: i64 },
+}
+
+/// The sans-IO controller. See the [module docs](super).
+#[derive(Clone, Debug)]
+pub struct Controller {
+    config: Config,
+    mode: Mode,
+    grid: Option<Sample<i32>>,
+    pv: Option<Sample<i32>>,
+    house: Option<Sample<i32>>,
+    battery: Option<Sample<i32>>,
+    soc: Option<Sample<u8>>,
+    wallbox: Option<Sample<WallboxReading>>,
+    measured_phases: Option<u8>,
+    battery_buffer: bool,
+    solar: Solar,
+    setpoint: Deciamps,
+    last_step: Option<Instant>,
+    last_surplus_w: Option<i32>,
+    wake_at: Option<Instant>,
+}
+
+impl Controller {
+    /// A controller in mode `pv`, stopped, with no readings.
+    pub fn new(config: Config) -> Self {
+        Controller {
+            config,
+            mode: Mode::default(),
+            grid: None,
+            pv: None,
+            house: None,
+            battery: None,
+            soc: None,
+            wallbox: None,
+            measured_phases: None,
+            battery_buffer: false,
+            solar: Solar::Stopped { above_since: None },
+            setpoint: Deciamps::ZERO,
+            last_step: None,
+            last_surplus_w: None,
+            wake_at: None,
+        }
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Replaces the configuration (limits, battery bands, ...); takes effect at the next step.
+    pub fn set_config(&mut self, config: Config) {
+        self.config = config;
+    }
+
+    /// The current mode.
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// Changes the mode; takes effect at the next step.
+    pub fn set_mode(&mut self, mode: Mode) {
+        if mode != self.mode {
+            self.mode = mode;
+            if !self.setpoint.is_zero() {
+                self.solar = Solar::Charging { deficit_ws: 0 };
+            } else {
+                self.solar = Solar::Stopped { above_since: None };
+            }
+        }
+    }
+
+    /// The setpoint of the last decision.
+    pub fn setpoint(&self) -> Deciamps {
+        self.setpoint
+    }
+
+    /// Records a reading received at `now`.
+    pub fn update(&mut self, now: Instant, input: Input) {
+        match input {
+            Input::Grid(w) => self.grid = Some(Sample { value: w, at: now }),
+            Input::Pv(w) => self.pv = Some(Sample { value: w, at: now }),
+            Input::House(w) => self.house = Some(Sample { value: w, at: now }),
+            Input::Battery(w) => self.battery = Some(Sample { value: w, at: now }),
+            Input::BatterySoc(p) => self.soc = Some(Sample { value: p, at: now }),
+            Input::Wallbox(r) => {
+                let phases = r.currents.iter().filter(|a| a.0 >= 10).count() as u8;
+                if r.power_w > 0 && phases > 0 {
+                    self.measured_phases = Some(if phases >= 2 { 3 } else { 1 });
+                }
+                self.wallbox = Some(Sample { value: r, at: now });
+            }
+        }
+    }
+
+    /// The latest time by which [`step`](Self::step) should be called again, if a timer runs.
+    pub fn poll_at(&self) -> Option<Instant> {
+        self.wake_at
+    }
+
+    /// Phases the car charges on (configured, measured, or the fallback).
+    pub fn phases(&self) -> u8 {
+        match self.config.phases {
+            PhaseConfig::One => 1,
+            PhaseConfig::Three => 3,
+            PhaseConfig::Auto => self
+                .measured_phases
+                .unwrap_or(self.config.fallback_phases),
+        }
+    }
+
+    /// Voltage per phase: the wallbox's measured average if plausible, else the nominal voltage.
+    pub fn voltage(&self) -> u16 {
+        if let Some(s) = self.wallbox {
+            let (sum, n) = s
+                .value
+                .voltages
+                .iter()
+                .filter(|v| (180..=260).contains(*v))
+                .fold((0u32, 0u32), |(s, n), v| (s + *v as u32, n + 1));
+            if n > 0 {
+                return (sum / n) as u16;
+            }
+        }
+        self.config.nominal_voltage
+    }
+
+    fn fresh<T: Copy>(
+        &self,
+        now: Instant,
+        s: Option<Sample<T>>,
+        max_age: Duration,
+        input: &'static str,
+    ) -> Result<T, Stale> {
+        match s {
+            Some(s) if now.saturating_since(s.at) <= max_age => Ok(s.value),
+            Some(s) => Err(Stale {
+                input,
+                age: Some(now.saturating_since(s.at)),
+                max_age,
+            }),
+            None => Err(Stale {
+                input,
+                age: None,
+                max_age,
+            }),
+        }
+    }
+
+    /// Surplus available to the car (W), after the battery policy; an error names a stale input.
+    pub fn surplus(&mut self, now: Instant) -> Result<i32, Stale> {
+        let ages = self.config.max_age;
+        let grid = self.fresh(now, self.grid, ages.grid, "grid")?;
+        let wallbox = self.fresh(now, self.wallbox, ages.wallbox, "wallbox")?;
+        let raw = wallbox.power_w.saturating_sub(grid);
+        let battery = self.fresh(now, self.battery, ages.battery, "battery").ok();
+        let soc = self.fresh(now, self.soc, ages.battery, "battery SoC").ok();
+        let policy = self.config.battery;
+        let Some(b) = battery else {
+            return Ok(raw);
+        };
+        // Without a fresh SoC the battery is treated as below its priority level.
+        let soc = soc.unwrap_or(0);
+        if soc >= policy.buffer_soc {
+            self.battery_buffer = true;
+        } else if soc < policy.buffer_soc.saturating_sub(5) || soc < policy.priority_soc {
+            self.battery_buffer = false;
+        }
+        Ok(if soc < policy.priority_soc {
+            raw.saturating_sub(b.max(0))
+        } else if self.battery_buffer {
+            raw.saturating_sub(b)
+                .saturating_add(policy.max_discharge_w.max(0))
+        } else {
+            raw.saturating_sub(b)
+        })
+    }
+
+    /// Decides the setpoint at `now`.
+    pub fn step(&mut self, now: Instant) -> Decision {
+        let dt = self
+            .last_step
+            .map(|t| now.saturating_since(t))
+            .unwrap_or(Duration::ZERO);
+        self.last_step = Some(now);
+        self.wake_at = None;
+        let (current, reason) = self.decide(now, dt);
+        let changed = current != self.setpoint;
+        self.setpoint = current;
+        Decision {
+            current,
+            changed,
+            reason,
+        }
+    }
+
+    fn clamp(&self, a: Deciamps) -> Deciamps {
+        let max = self.config.max_current.min(Deciamps::MAX_HEIDELBERG);
+        let min = self.config.min_current.max(Deciamps::MIN_CHARGING).min(max);
+        a.max(min).min(max)
+    }
+
+    fn stop(&mut self) {
+        self.solar = Solar::Stopped { above_since: None };
+        self.last_surplus_w = None;
+    }
+
+    fn decide(&mut self, now: Instant, dt: Duration) -> (Deciamps, Reason) {
+        if self.mode == Mode::Off {
+            self.stop();
+            return (Deciamps::ZERO, Reason::Off);
+        }
+        if let Some(s) = self.wallbox {
+            if now.saturating_since(s.at) <= self.config.max_age.wallbox {
+                match s.value.state {
+                    VehicleState::Disconnected => {
+                        self.stop();
+                        return (Deciamps::ZERO, Reason::NoCar);
+                    }
+                    VehicleState::Error => {
+                        self.stop();
+                        return (Deciamps::ZERO, Reason::WallboxError);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        match self.mode {
+            Mode::Now => {
+                let a = self.clamp(self.config.max_current);
+                self.solar = Solar::Charging { deficit_ws: 0 };
+                return (a, Reason::Now(a));
+            }
+            Mode::Fixed(a) => {
+                let a = self.clamp(a);
+                self.solar = Solar::Charging { deficit_ws: 0 };
+                return (a, Reason::Fixed(a));
+            }
+            _ => {}
+        }
+        let surplus = match self.surplus(now) {
+            Ok(s) => s,
+            Err(stale) => {
+                return if self.mode == Mode::MinPv {
+                    self.solar = Solar::Charging { deficit_ws: 0 };
+                    let a = self.clamp(Deciamps::ZERO);
+                    (a, Reason::StaleMin(stale))
+                } else {
+                    self.stop();
+                    (Deciamps::ZERO, Reason::StaleStop(stale))
+                };
+            }
+        };
+        self.solar_decision(now, dt, surplus)
+    }
+
+    fn solar_decision(&mut self, now: Instant, dt: Duration, surplus: i32) -> (Deciamps, Reason) {
+        let t = self.config.tuning;
+        let volts = self.voltage();
+        let phases = self.phases();
+        let min = self.clamp(Deciamps::ZERO);
+        let max = self.clamp(Deciamps::MAX_HEIDELBERG);
+        let min_w = min.watts(volts, phases);
+        let budget_ws = min_w as i64 * t.dip_budget_secs as i64;
+        let target = Deciamps::floor_from_watts(surplus.saturating_sub(t.track_margin_w), volts, phases);
+        let prev_surplus = self.last_surplus_w.unwrap_or(surplus);
+        self.last_surplus_w = Some(surplus);
+
+        match self.solar {
+            Solar::Stopped { above_since } => {
+                if self.mode == Mode::MinPv {
+                    self.solar = Solar::Charging { deficit_ws: 0 };
+                    return self.charging_setpoint(target, min, max, surplus);
+                }
+                if surplus >= min_w.saturating_add(t.start_margin_w) {
+                    let since = above_since.unwrap_or(now);
+                    let waited = now.saturating_since(since);
+                    if waited >= t.start_delay {
+                        self.solar = Solar::Charging { deficit_ws: 0 };
+                        return self.charging_setpoint(target, min, max, surplus);
+                    }
+                    self.solar = Solar::Stopped {
+                        above_since: Some(since),
+                    };
+                    self.wake_at = Some(since + t.start_delay);
+                    let remaining = Duration::from_millis(
+                        t.start_delay.total_millis() - waited.total_millis(),
+                    );
+                    (
+                        Deciamps::ZERO,
+                        Reason::StartPending {
+                            surplus_w: surplus,
+                            remaining,
+                        },
+                    )
+                } else {
+                    self.solar = Solar::Stopped { above_since: None };
+                    (
+                        Deciamps::ZERO,
+                        Reason::WaitingForSurplus {
+                            surplus_w: surplus,
+                            needed_w: min_w,
+                            phases,
+                        },
+                    )
+                }
+            }
+            Solar::Charging { deficit_ws } => {
+                // The previous surplus held since the previous step.
+                let dms = dt.total_millis().min(120_000) as i64;
+                let short_ws = (min_w as i64 - prev_surplus as i64) * dms / 1000;
+                let deficit = (deficit_ws + short_ws).max(0);
+                if target >= min {
+                    self.solar = Solar::Charging {
+                        deficit_ws: deficit,
+                    };
+                    return self.charging_setpoint(target, min, max, surplus);
+                }
+                if self.mode == Mode::MinPv {
+                    self.solar = Solar::Charging { deficit_ws: 0 };
+                    return (
+                        min,
+                        Reason::MinPvFloor {
+                            current: min,
+                            surplus_w: surplus,
+                        },
+                    );
+                }
+                let rate_w = min_w as i64 - surplus as i64;
+                if deficit >= budget_ws {
+                    self.stop();
+                    return (
+                        Deciamps::ZERO,
+                        Reason::BudgetSpent {
+                            budget_wh: (budget_ws / 3600) as u32,
+                        },
+                    );
+                }
+                if rate_w > 0 {
+                    let left_ms = (budget_ws - deficit) * 1000 / rate_w;
+                    self.wake_at = Some(now + Duration::from_millis(left_ms.max(1) as u64));
+                }
+                self.solar = Solar::Charging {
+                    deficit_ws: deficit,
+                };
+                (
+                    min,
+                    Reason::Holding {
+                        current: min,
+                        used_wh: (deficit / 3600) as u32,
+                        budget_wh: (budget_ws / 3600) as u32,
+                    },
+                )
+            }
+        }
+    }
+
+    fn charging_setpoint(
+        &self,
+        target: Deciamps,
+        min: Deciamps,
+        max: Deciamps,
+        surplus: i32,
+    ) -> (Deciamps, Reason) {
+        let mut a = target.max(min).min(max);
+        // Damped up: a small increase is not worth a write; any decrease is.
+        if !self.setpoint.is_zero()
+            && a > self.setpoint
+            && a.0 - self.setpoint.0 < self.config.tuning.up_step.0
+        {
+            a = self.setpoint;
+        }
+        if target >= max {
+            (
+                a,
+                Reason::AtMax {
+                    surplus_w: surplus,
+                    current: a,
+                },
+            )
+        } else if target < min {
+            (
+                a,
+                Reason::MinPvFloor {
+                    current: a,
+                    surplus_w: surplus,
+                },
+            )
+        } else {
+            (
+                a,
+                Reason::Tracking {
+                    surplus_w: surplus,
+                    current: a,
+                },
+            )
+        }
+    }
+}

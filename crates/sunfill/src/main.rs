@@ -1,0 +1,2 @@
+//! The `sunfill` command.
+fn main() {}
