@@ -1,0 +1,12 @@
+//! sunfill, the service: Home Assistant over MQTT in, wallbox commands out.
+//!
+//! # Layout
+//! - [`mqtt`]: broker connection (TLS, client certificates), site inputs, state, commands, Home
+//!   Assistant discovery. The only module that knows topics.
+//! - [`config`]: the TOML config file; errors name the file, line and key.
+//! - [`certs`]: `sunfill certs init/show`: a small CA for Mosquitto and its clients.
+//! - [`check`]: `sunfill check`: walks DNS, TCP, TLS, login and subscriptions and explains failures.
+//! - [`service`]: the MQTT side of the daemon: readings to the controller, state and discovery out.
+#![forbid(unsafe_code)]
+
+pub mod mqtt;
