@@ -9,4 +9,6 @@
 //! - [`service`]: the MQTT side of the daemon: readings to the controller, state and discovery out.
 #![forbid(unsafe_code)]
 
+pub mod certs;
+pub mod config;
 pub mod mqtt;
