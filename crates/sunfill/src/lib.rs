@@ -10,5 +10,8 @@
 #![forbid(unsafe_code)]
 
 pub mod certs;
+pub mod check;
+pub mod cli;
 pub mod config;
 pub mod mqtt;
+pub mod service;

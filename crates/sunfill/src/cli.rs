@@ -1,0 +1,83 @@
+//! The command line: one clap derive enum of subcommands; each lives in its own module.
+
+use clap::{Args, Parser, Subcommand};
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+/// Charge an EV from rooftop solar.
+#[derive(Debug, Parser)]
+#[command(name = "sunfill", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the MQTT service (site inputs, state, commands, Home Assistant discovery).
+    Run {
+        /// The config file.
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Check the path to the broker step by step and explain what fails.
+    Check {
+        /// The config file.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Seconds to wait for input values.
+        #[arg(long, default_value_t = 10)]
+        wait: u64,
+    },
+    /// Certificates for Mosquitto and its clients.
+    #[command(subcommand)]
+    Certs(CertsCommand),
+    /// Home Assistant integration.
+    #[command(subcommand)]
+    Ha(HaCommand),
+}
+
+/// `sunfill certs ...`.
+#[derive(Debug, Subcommand)]
+pub enum CertsCommand {
+    /// Create a CA, a broker certificate, client certificates and config snippets.
+    Init(CertsInit),
+    /// Describe the certificate(s) in a PEM file in plain words.
+    Show {
+        /// A PEM file.
+        file: PathBuf,
+    },
+}
+
+/// Arguments of `sunfill certs init`.
+#[derive(Debug, Args)]
+pub struct CertsInit {
+    /// Output directory.
+    #[arg(long)]
+    pub dir: PathBuf,
+    /// The broker's host name as clients connect to it.
+    #[arg(long)]
+    pub host: String,
+    /// An IP address of the broker (repeatable).
+    #[arg(long = "ip")]
+    pub ips: Vec<IpAddr>,
+    /// A client certificate to create (repeatable; default: sunfill).
+    #[arg(long = "client")]
+    pub clients: Vec<String>,
+    /// Validity of broker and client certificates, days.
+    #[arg(long, default_value_t = 825)]
+    pub days: i64,
+}
+
+/// `sunfill ha ...`.
+#[derive(Debug, Subcommand)]
+pub enum HaCommand {
+    /// Delete sunfill's device from Home Assistant (empty retained discovery messages).
+    Remove {
+        /// The config file.
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+}
