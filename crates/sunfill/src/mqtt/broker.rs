@@ -283,14 +283,22 @@ fn io_error(e: &ConnectionError) -> Option<&io::Error> {
     }
 }
 
-/// A rustls error inside an `io::Error` or a rumqttc TLS error.
+/// A rustls error anywhere in the error's source chain, also inside an `io::Error` (rumqttc
+/// wraps the broker's TLS alerts in up to three layers).
 fn rustls_error(e: &ConnectionError) -> Option<&rustls::Error> {
-    if let ConnectionError::Tls(rumqttc::TlsError::TLS(r)) = e {
-        return Some(r);
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if let Some(r) = err.downcast_ref::<rustls::Error>() {
+            return Some(r);
+        }
+        if let Some(io) = err.downcast_ref::<io::Error>() {
+            if let Some(r) = io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+                return Some(r);
+            }
+        }
+        cur = err.source();
     }
-    io_error(e)
-        .and_then(|io| io.get_ref())
-        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+    None
 }
 
 /// Turns a rumqttc error into an [`Error`] saying what it is and what to do.
