@@ -638,7 +638,10 @@ async fn statestream_payloads_and_commands() {
 async fn last_will_is_seen_by_mosquitto_sub_when_sunfill_is_killed() {
     let dir = tempfile::tempdir().unwrap();
     let p = pki(dir.path(), "pki", "localhost", &["127.0.0.1"]);
-    let m = mtls_broker(dir.path(), &p);
+    // The mosquitto.conf snippet written by certs init, with only its port moved off 8883.
+    let snippet = std::fs::read_to_string(p.join("mosquitto.conf")).unwrap();
+    assert!(snippet.contains("listener 8883\n"));
+    let m = Mosquitto::start(dir.path(), &snippet.replace("listener 8883\n", ""));
     // The config lines written by certs init, unchanged, plus the port and loadpoint.
     let lines = std::fs::read_to_string(p.join("sunfill.toml")).unwrap();
     let lines = lines.replace(
