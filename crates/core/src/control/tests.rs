@@ -150,8 +150,15 @@ fn stale_grid_stops_pv_and_says_why() {
     }
     let d = last.unwrap_or_else(|| unreachable!());
     assert_eq!(d.current, Deciamps::ZERO);
-    assert!(matches!(d.reason, Reason::StaleStop(Stale { input: "grid", .. })));
-    assert!(d.reason.to_string().contains("grid reading is"), "{}", d.reason);
+    assert!(matches!(
+        d.reason,
+        Reason::StaleStop(Stale { input: "grid", .. })
+    ));
+    assert!(
+        d.reason.to_string().contains("grid reading is"),
+        "{}",
+        d.reason
+    );
     assert!(d.reason.to_string().contains("solar charging stopped"));
 }
 
@@ -160,7 +167,10 @@ fn missing_readings_never_start_pv() {
     let mut c = controller_pv();
     let d = c.step(Instant::from_secs(100));
     assert_eq!(d.current, Deciamps::ZERO);
-    assert_eq!(d.reason.to_string(), "no grid reading yet; solar charging stopped");
+    assert_eq!(
+        d.reason.to_string(),
+        "no grid reading yet; solar charging stopped"
+    );
 }
 
 #[test]
