@@ -10,6 +10,7 @@
 //! - `sunfill_policy`: sunfill's core controller behind that trait.
 //! - [`runner`]: many policies x scenarios x phase counts, in parallel.
 //! - [`goal`]: the benchmark's goal check of sunfill against the baselines.
+//! - [`plot`]: an SVG of runs (PV, house, car, grid), one panel per policy.
 //!
 //! **Invariant:** nothing here prints or reads a clock; the library does file I/O only in
 //! [`scenario::Scenario::read`].
@@ -19,6 +20,7 @@
 pub mod car;
 pub mod goal;
 pub mod model;
+pub mod plot;
 pub mod policy;
 pub mod runner;
 pub mod scenario;
