@@ -14,7 +14,7 @@ pub const MAX_POINTS: usize = 1500;
 const WIDTH: f64 = 1200.0;
 const PANEL_H: f64 = 240.0;
 const LEFT: f64 = 64.0;
-const RIGHT: f64 = 16.0;
+const RIGHT: f64 = 28.0;
 const TOP: f64 = 64.0;
 const PANEL_GAP: f64 = 56.0;
 
