@@ -7,7 +7,8 @@ use std::process::{Command, Output};
 fn temp_dir(test: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("sunfill-test-{}-{test}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::create_dir_all(&dir)
+        .unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
     dir
 }
 
@@ -22,7 +23,7 @@ fn write_day(dir: &std::path::Path, name: &str) -> PathBuf {
         csv.push_str(&format!("2024-06-{day:02}T{h:02}:{m:02}:00Z,{pv},300\n"));
     }
     let path = dir.join(format!("{name}.csv"));
-    std::fs::write(&path, csv).unwrap();
+    std::fs::write(&path, csv).unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
     path
 }
 
@@ -30,7 +31,7 @@ fn sunfill(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_sunfill"))
         .args(args)
         .output()
-        .unwrap()
+        .unwrap_or_else(|e| panic!("cannot run sunfill: {e}"))
 }
 
 #[test]
