@@ -2,7 +2,9 @@
 //! fed the simulator's measurements as Home Assistant and the wallbox would deliver them.
 
 use crate::policy::{Measurement, Policy};
-use sunfill_core::control::{Config, Controller, Input, PhaseConfig, VehicleState, WallboxReading};
+use sunfill_core::control::{
+    Config, Controller, Input, PhaseConfig, Reason, VehicleState, WallboxReading,
+};
 use sunfill_core::{Deciamps, Instant};
 
 /// The `sunfill` policy.
@@ -10,6 +12,7 @@ use sunfill_core::{Deciamps, Instant};
 pub struct SunfillPolicy {
     ctl: Controller,
     phases: u8,
+    last_reason: Option<Reason>,
 }
 
 impl SunfillPolicy {
@@ -31,7 +34,13 @@ impl SunfillPolicy {
         SunfillPolicy {
             ctl: Controller::new(config),
             phases,
+            last_reason: None,
         }
+    }
+
+    /// The reason of the controller's latest decision, if it has decided yet.
+    pub fn last_reason(&self) -> Option<Reason> {
+        self.last_reason
     }
 
     /// The controller inside, for inspection in tests.
@@ -58,7 +67,8 @@ impl Policy for SunfillPolicy {
         if let Some(m) = reading {
             self.ctl.update(now, Input::Grid(watts(m.grid_w)));
             self.ctl.update(now, Input::Pv(watts(m.pv_w)));
-            self.ctl.update(now, Input::House(watts(m.house_w + m.car_w)));
+            self.ctl
+                .update(now, Input::House(watts(m.house_w + m.car_w)));
             let amps = Deciamps((m.car_current_a * 10.0).round().clamp(0.0, 1000.0) as u16);
             let mut currents = [Deciamps::ZERO; 3];
             for c in currents.iter_mut().take(self.phases as usize) {
@@ -81,6 +91,7 @@ impl Policy for SunfillPolicy {
         let due = self.ctl.poll_at().is_some_and(|t| t <= now);
         if reading.is_some() || due {
             let d = self.ctl.step(now);
+            self.last_reason = Some(d.reason);
             if d.changed {
                 return Some(d.current.0);
             }
