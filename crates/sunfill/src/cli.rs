@@ -1,12 +1,16 @@
-//! The command line: one clap derive enum of subcommands; each lives in its own module.
+//! The command line: one subcommand per module, each with its own arguments.
+//!
+//! To add a subcommand, add a module with an `Args` struct (clap `Args` derive) and a
+//! `run(args) -> anyhow::Result<ExitCode>`, then a variant of [`Command`] and an arm in [`run`].
 
 use clap::{Args, Parser, Subcommand};
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::process::ExitCode;
 
-/// Charge an EV from rooftop solar.
+/// Charge an electric car from rooftop solar.
 #[derive(Debug, Parser)]
-#[command(name = "sunfill", version, about)]
+#[command(name = "sunfill", version, about, propagate_version = true)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -37,6 +41,17 @@ pub enum Command {
     /// Home Assistant integration.
     #[command(subcommand)]
     Ha(HaCommand),
+    /// Replay scenarios through the simulated wallbox and car (BENCHMARK.md) and compare the
+    /// policies.
+    Simulate(crate::simulate::Args),
+}
+
+/// Runs the chosen subcommand.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Simulate(args) => crate::simulate::run(args),
+        command => crate::commands::run(command),
+    }
 }
 
 /// `sunfill certs ...`.
@@ -80,4 +95,15 @@ pub enum HaCommand {
         #[arg(long, short)]
         config: PathBuf,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
 }
