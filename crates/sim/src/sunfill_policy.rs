@@ -58,7 +58,8 @@ impl Policy for SunfillPolicy {
         if let Some(m) = reading {
             self.ctl.update(now, Input::Grid(watts(m.grid_w)));
             self.ctl.update(now, Input::Pv(watts(m.pv_w)));
-            self.ctl.update(now, Input::House(watts(m.house_w + m.car_w)));
+            self.ctl
+                .update(now, Input::House(watts(m.house_w + m.car_w)));
             let amps = Deciamps((m.car_current_a * 10.0).round().clamp(0.0, 1000.0) as u16);
             let mut currents = [Deciamps::ZERO; 3];
             for c in currents.iter_mut().take(self.phases as usize) {

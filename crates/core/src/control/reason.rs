@@ -133,7 +133,12 @@ impl fmt::Display for Reason {
                 write!(f, "following surplus {} at {}", Power(surplus_w), current)
             }
             Reason::AtMax { surplus_w, current } => {
-                write!(f, "surplus {}; charging at the maximum {}", Power(surplus_w), current)
+                write!(
+                    f,
+                    "surplus {}; charging at the maximum {}",
+                    Power(surplus_w),
+                    current
+                )
             }
             Reason::Holding {
                 current,

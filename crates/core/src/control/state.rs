@@ -128,9 +128,7 @@ impl Controller {
         match self.config.phases {
             PhaseConfig::One => 1,
             PhaseConfig::Three => 3,
-            PhaseConfig::Auto => self
-                .measured_phases
-                .unwrap_or(self.config.fallback_phases),
+            PhaseConfig::Auto => self.measured_phases.unwrap_or(self.config.fallback_phases),
         }
     }
 
@@ -287,7 +285,8 @@ impl Controller {
         let max = self.clamp(Deciamps::MAX_HEIDELBERG);
         let min_w = min.watts(volts, phases);
         let budget_ws = min_w as i64 * t.dip_budget_secs as i64;
-        let target = Deciamps::floor_from_watts(surplus.saturating_sub(t.track_margin_w), volts, phases);
+        let target =
+            Deciamps::floor_from_watts(surplus.saturating_sub(t.track_margin_w), volts, phases);
         let prev_surplus = self.last_surplus_w.unwrap_or(surplus);
         self.last_surplus_w = Some(surplus);
 
@@ -308,9 +307,8 @@ impl Controller {
                         above_since: Some(since),
                     };
                     self.wake_at = Some(since + t.start_delay);
-                    let remaining = Duration::from_millis(
-                        t.start_delay.total_millis() - waited.total_millis(),
-                    );
+                    let remaining =
+                        Duration::from_millis(t.start_delay.total_millis() - waited.total_millis());
                     (
                         Deciamps::ZERO,
                         Reason::StartPending {
