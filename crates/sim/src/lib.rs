@@ -3,9 +3,11 @@
 //!
 //! # Layout
 //! - [`policy`]: the [`policy::Policy`] trait every controller under test implements.
+//! - [`car`]: the car behind the wallbox: setpoint writes in, drawn current out, with delays.
 //! - `sunfill_policy`: sunfill's core controller behind that trait.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod car;
 pub mod policy;
 pub mod sunfill_policy;

@@ -117,3 +117,6 @@ pub struct Sample<T> {
     /// When it arrived.
     pub at: Instant,
 }
+
+#[cfg(test)]
+mod tests;

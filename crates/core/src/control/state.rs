@@ -141,8 +141,8 @@ impl Controller {
                 .iter()
                 .filter(|v| (180..=260).contains(*v))
                 .fold((0u32, 0u32), |(s, n), v| (s + *v as u32, n + 1));
-            if n > 0 {
-                return (sum / n) as u16;
+            if let Some(avg) = sum.checked_div(n) {
+                return avg as u16;
             }
         }
         self.config.nominal_voltage

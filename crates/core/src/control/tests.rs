@@ -1,0 +1,331 @@
+//! Tests of the controller with a simulated clock, grouped by behaviour.
+//!
+//! Each test feeds readings as the daemon would (grid and wallbox every 10 s) and checks the
+//! decision and its reason.
+
+extern crate std;
+use std::string::ToString;
+use std::vec::Vec;
+
+use super::*;
+use crate::time::{Duration, Instant};
+
+/// A site reading every 10 s: surplus `s` W available, car drawing `car_w`.
+fn feed(c: &mut Controller, t: u64, surplus_w: i32, car_w: i32) -> Decision {
+    let now = Instant::from_secs(t);
+    c.update(now, Input::Grid(car_w - surplus_w));
+    c.update(
+        now,
+        Input::Wallbox(WallboxReading {
+            power_w: car_w,
+            currents: [Deciamps::ZERO; 3],
+            voltages: [230; 3],
+            state: if car_w > 0 {
+                VehicleState::Charging
+            } else {
+                VehicleState::Connected
+            },
+        }),
+    );
+    c.step(now)
+}
+
+fn three_phase() -> Config {
+    Config {
+        phases: PhaseConfig::Three,
+        ..Config::default()
+    }
+}
+
+fn controller_pv() -> Controller {
+    Controller::new(three_phase())
+}
+
+/// Runs a constant surplus from `t0` for `secs`, the car following the setpoint at once.
+/// Returns the decisions, one per 10 s reading.
+fn run(c: &mut Controller, t0: u64, secs: u64, surplus_w: i32) -> Vec<Decision> {
+    let mut out = Vec::new();
+    let mut t = t0;
+    while t < t0 + secs {
+        let car = c.setpoint().watts(230, 3);
+        out.push(feed(c, t, surplus_w, car));
+        t += 10;
+    }
+    out
+}
+
+/// A controller in `pv` that is already charging at a surplus of 8 kW.
+fn controller_charging_pv() -> Controller {
+    let mut c = controller_pv();
+    run(&mut c, 0, 120, 8000);
+    assert!(!c.setpoint().is_zero());
+    c
+}
+
+// ---- modes ------------------------------------------------------------------------------------
+
+#[test]
+fn modes_table() {
+    // (mode, surplus W) -> expected setpoint
+    let cases = [
+        (Mode::Off, 9000, 0),
+        (Mode::Now, 0, 160),
+        (Mode::Now, -5000, 160),
+        (Mode::Fixed(Deciamps(85)), 0, 85),
+        (Mode::Fixed(Deciamps(30)), 0, 60),   // clamped up to min
+        (Mode::Fixed(Deciamps(300)), 0, 160), // clamped down to max
+        (Mode::MinPv, 0, 60),
+        (Mode::MinPv, 6900, 100),
+        (Mode::Pv, 0, 0),
+    ];
+    for (mode, surplus, want) in cases {
+        let mut c = controller_pv();
+        c.set_mode(mode);
+        let d = run(&mut c, 0, 120, surplus);
+        let last = d[d.len() - 1];
+        assert_eq!(last.current, Deciamps(want), "{mode:?} at {surplus} W");
+    }
+}
+
+#[test]
+fn no_car_means_zero_in_every_mode() {
+    for mode in [Mode::Now, Mode::MinPv, Mode::Pv, Mode::Fixed(Deciamps(100))] {
+        let mut c = controller_pv();
+        c.set_mode(mode);
+        let now = Instant::from_secs(0);
+        c.update(now, Input::Grid(-9000));
+        c.update(
+            now,
+            Input::Wallbox(WallboxReading {
+                state: VehicleState::Disconnected,
+                ..WallboxReading::default()
+            }),
+        );
+        let d = c.step(now);
+        assert_eq!(d.current, Deciamps::ZERO);
+        assert_eq!(d.reason, Reason::NoCar);
+    }
+}
+
+#[test]
+fn limits_apply_to_pv_tracking() {
+    let mut c = Controller::new(Config {
+        max_current: Deciamps(100),
+        ..three_phase()
+    });
+    let d = run(&mut c, 0, 120, 11_000);
+    assert_eq!(d[d.len() - 1].current, Deciamps(100));
+}
+
+#[test]
+fn mode_change_takes_effect_at_next_step() {
+    let mut c = controller_charging_pv();
+    c.set_mode(Mode::Off);
+    let d = feed(&mut c, 200, 8000, 8000);
+    assert_eq!(d.current, Deciamps::ZERO);
+    assert!(d.changed);
+    c.set_mode(Mode::Now);
+    let d = feed(&mut c, 210, 8000, 0);
+    assert_eq!(d.current, Deciamps(160));
+}
+
+// ---- staleness --------------------------------------------------------------------------------
+
+#[test]
+fn stale_grid_stops_pv_and_says_why() {
+    let mut c = controller_charging_pv();
+    // Only the wallbox keeps reporting; the grid reading ages past 60 s.
+    let mut last = None;
+    for t in (130..=200).step_by(10) {
+        let now = Instant::from_secs(t);
+        c.update(
+            now,
+            Input::Wallbox(WallboxReading {
+                power_w: 8000,
+                state: VehicleState::Charging,
+                ..WallboxReading::default()
+            }),
+        );
+        last = Some(c.step(now));
+    }
+    let d = last.unwrap_or_else(|| unreachable!());
+    assert_eq!(d.current, Deciamps::ZERO);
+    assert!(matches!(
+        d.reason,
+        Reason::StaleStop(Stale { input: "grid", .. })
+    ));
+    assert!(
+        d.reason.to_string().contains("grid reading is"),
+        "{}",
+        d.reason
+    );
+    assert!(d.reason.to_string().contains("solar charging stopped"));
+}
+
+#[test]
+fn missing_readings_never_start_pv() {
+    let mut c = controller_pv();
+    let d = c.step(Instant::from_secs(100));
+    assert_eq!(d.current, Deciamps::ZERO);
+    assert_eq!(
+        d.reason.to_string(),
+        "no grid reading yet; solar charging stopped"
+    );
+}
+
+#[test]
+fn stale_grid_keeps_now_and_fixed_and_minpv_floor() {
+    for (mode, want) in [
+        (Mode::Now, 160),
+        (Mode::Fixed(Deciamps(70)), 70),
+        (Mode::MinPv, 60),
+    ] {
+        let mut c = controller_pv();
+        c.set_mode(mode);
+        let d = c.step(Instant::from_secs(1000));
+        assert_eq!(d.current, Deciamps(want), "{mode:?}");
+    }
+}
+
+// ---- phases and voltage -----------------------------------------------------------------------
+
+#[test]
+fn phases_are_measured_from_currents_in_auto() {
+    let mut c = Controller::new(Config::default());
+    assert_eq!(c.phases(), 3);
+    let now = Instant::from_secs(0);
+    c.update(
+        now,
+        Input::Wallbox(WallboxReading {
+            power_w: 1500,
+            currents: [Deciamps(65), Deciamps(0), Deciamps(2)],
+            voltages: [236, 237, 238],
+            state: VehicleState::Charging,
+        }),
+    );
+    assert_eq!(c.phases(), 1);
+    assert_eq!(c.voltage(), 237);
+}
+
+#[test]
+fn implausible_voltages_fall_back_to_nominal() {
+    let mut c = Controller::new(Config::default());
+    c.update(
+        Instant::ZERO,
+        Input::Wallbox(WallboxReading {
+            voltages: [0, 999, 12],
+            ..WallboxReading::default()
+        }),
+    );
+    assert_eq!(c.voltage(), 230);
+}
+
+// ---- home battery -----------------------------------------------------------------------------
+
+fn with_battery(c: &mut Controller, t: u64, battery_w: i32, soc: u8) {
+    let now = Instant::from_secs(t);
+    c.update(now, Input::Battery(battery_w));
+    c.update(now, Input::BatterySoc(soc));
+}
+
+#[test]
+fn battery_bands_table() {
+    // grid -1000 W (export), car 0 W; battery power, SoC -> surplus for the car
+    let policy = BatteryPolicy {
+        priority_soc: 40,
+        buffer_soc: 80,
+        max_discharge_w: 2000,
+    };
+    let cases = [
+        // below priority: battery charging 3 kW keeps it; only the export counts
+        (-3000, 20, 1000),
+        // below priority: discharge never counts (and is subtracted)
+        (500, 20, 500),
+        // car first: the battery's charging power counts
+        (-3000, 60, 4000),
+        // car first, but discharge is not for the car
+        (500, 60, 500),
+        // above buffer: up to 2 kW of discharge may go to the car
+        (-3000, 90, 6000),
+    ];
+    for (battery_w, soc, want) in cases {
+        let mut c = Controller::new(Config {
+            battery: policy,
+            ..three_phase()
+        });
+        with_battery(&mut c, 0, battery_w, soc);
+        feed(&mut c, 0, 1000, 0);
+        assert_eq!(
+            c.surplus(Instant::ZERO),
+            Ok(want),
+            "battery {battery_w} W at {soc} %"
+        );
+    }
+}
+
+#[test]
+fn battery_buffer_has_hysteresis_and_ends_below_priority() {
+    let policy = BatteryPolicy {
+        priority_soc: 40,
+        buffer_soc: 80,
+        max_discharge_w: 2000,
+    };
+    let mut c = Controller::new(Config {
+        battery: policy,
+        ..three_phase()
+    });
+    let t = Instant::ZERO;
+    with_battery(&mut c, 0, 0, 80);
+    feed(&mut c, 0, 0, 0);
+    assert_eq!(c.surplus(t), Ok(2000));
+    with_battery(&mut c, 0, 0, 77); // inside the 5 % band: still allowed
+    assert_eq!(c.surplus(t), Ok(2000));
+    with_battery(&mut c, 0, 0, 74); // below the band: over
+    assert_eq!(c.surplus(t), Ok(0));
+    with_battery(&mut c, 0, 0, 78); // must climb back to 80 first
+    assert_eq!(c.surplus(t), Ok(0));
+}
+
+#[test]
+fn unknown_soc_is_treated_as_below_priority() {
+    let mut c = controller_pv();
+    let now = Instant::ZERO;
+    c.update(now, Input::Battery(-3000));
+    feed(&mut c, 0, 1000, 0);
+    assert_eq!(c.surplus(now), Ok(1000));
+}
+
+// ---- the solar policy -------------------------------------------------------------------------
+
+#[test]
+fn never_writes_a_setpoint_that_changes_nothing() {
+    let mut c = controller_charging_pv();
+    let d = run(&mut c, 200, 300, 8000);
+    assert!(d.iter().all(|d| !d.changed));
+}
+
+#[test]
+fn decreases_are_written_at_once() {
+    let mut c = controller_charging_pv();
+    let before = c.setpoint();
+    let d = feed(&mut c, 200, 6000, before.watts(230, 3));
+    assert!(d.changed);
+    assert!(d.current < before);
+    assert!(d.current.watts(230, 3) <= 6000);
+}
+
+#[test]
+fn tracking_never_exceeds_surplus() {
+    for surplus in [4140, 5000, 6543, 9999, 11_040] {
+        let mut c = controller_pv();
+        let d = run(&mut c, 0, 300, surplus);
+        let a = d[d.len() - 1].current;
+        assert!(a.watts(230, 3) <= surplus, "{a} at {surplus} W");
+        assert!(a >= Deciamps(60));
+    }
+}
+
+#[test]
+fn duration_display_is_human() {
+    assert_eq!(Duration::from_secs(75).to_string(), "1 min 15 s");
+}
