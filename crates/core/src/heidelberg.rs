@@ -644,7 +644,6 @@ impl Write {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     extern crate std;
