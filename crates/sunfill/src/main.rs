@@ -1,2 +1,3 @@
 //! The `sunfill` command.
+mod heidelberg;
 fn main() {}
