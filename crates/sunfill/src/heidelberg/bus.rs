@@ -288,11 +288,11 @@ impl Bus {
                         self.stat(|s| s.opens += 1);
                         self.link = Some(ctx);
                     }
-                    Ok(Err(source)) => {
+                    Ok(Err(io)) => {
                         self.last_end = Some(Instant::now());
                         return Err(Error::Open {
                             port: self.port.to_string(),
-                            source,
+                            io,
                             hint: self.open_hint(),
                         });
                     }

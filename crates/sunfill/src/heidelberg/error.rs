@@ -46,12 +46,12 @@ pub enum Error {
     #[error(transparent)]
     Url(#[from] UrlError),
     /// The serial port or TCP connection cannot be opened.
-    #[error("cannot open {port}: {source}; {hint}")]
+    #[error("cannot open {port}: {io}; {hint}")]
     Open {
         /// The port.
         port: String,
-        /// The OS error.
-        source: std::io::Error,
+        /// The OS error (in the message, not repeated as a cause).
+        io: std::io::Error,
         /// What to check.
         hint: &'static str,
     },
@@ -121,7 +121,7 @@ pub enum Error {
         read: u16,
     },
     /// The box did not answer within the start-up wait.
-    #[error("unit {unit} on {port} did not answer within {secs} s of waiting ({last}); a box needs about 10 s after power-on; {CHECK_LINE}")]
+    #[error("waited {secs} s for unit {unit} on {port} (a box needs about 10 s after power-on): {last}")]
     NotReady {
         /// The port.
         port: String,

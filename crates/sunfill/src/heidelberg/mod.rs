@@ -9,8 +9,10 @@
 //! - [`bus`]: one task per bus, serialising transactions; timeouts, retries, pauses, reconnects.
 //! - [`wallbox`]: one box: start-up, readings, confirmed writes, and the loadpoint loop.
 //! - [`server`]: the simulated box behind a Modbus server, with fault injection.
+//! - [`bench`]: `sunfill bench modbus`, and the pty pair (socat) used by it and the tests.
 //! - [`cmd`]: the `wallbox`, `sim-wallbox` and `bench modbus` commands.
 
+pub mod bench;
 pub mod bus;
 pub mod cmd;
 pub mod error;
@@ -20,8 +22,3 @@ pub mod wallbox;
 
 #[cfg(test)]
 mod tests;
-
-pub use bus::{BusConfig, BusHandle};
-pub use error::Error;
-pub use url::PortUrl;
-pub use wallbox::{DriverConfig, Wallbox};

@@ -84,6 +84,12 @@ impl Wallbox {
         }
     }
 
+    /// The same box with its hardware limits known (so that `set_current` respects them).
+    pub fn with_limits(mut self, limits: HwLimits) -> Self {
+        self.limits = Some(limits);
+        self
+    }
+
     /// The configuration.
     pub fn config(&self) -> &DriverConfig {
         &self.cfg
