@@ -45,7 +45,6 @@ impl PtyPair {
         let a = dir.join("a");
         let b = dir.join("b");
         let child = Command::new("socat")
-            .arg("-d0")
             .arg(format!("pty,raw,echo=0,link={}", a.display()))
             .arg(format!("pty,raw,echo=0,link={}", b.display()))
             .stdin(Stdio::null())
@@ -62,7 +61,11 @@ impl PtyPair {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        bail!("socat did not create {} and {}", pair.a.display(), pair.b.display())
+        bail!(
+            "socat did not create {} and {}",
+            pair.a.display(),
+            pair.b.display()
+        )
     }
 }
 
@@ -227,7 +230,11 @@ pub async fn bench_modbus(a: &BenchModbusArgs) -> anyhow::Result<BenchReport> {
             max: Deciamps(160),
         },
     )]);
-    let served = serve(SimHandle::new(vec![cfg], script, faults, a.seed), a.transport).await?;
+    let served = serve(
+        SimHandle::new(vec![cfg], script, faults, a.seed),
+        a.transport,
+    )
+    .await?;
     let mut bus_cfg = BusConfig::new(served.url.clone());
     bus_cfg.timeout = Duration::from_millis(a.timeout_ms);
     bus_cfg.pause = Duration::from_millis(a.pause_ms);
@@ -266,7 +273,7 @@ pub async fn bench_modbus(a: &BenchModbusArgs) -> anyhow::Result<BenchReport> {
     let box_261 = |sim: &SimHandle| sim.with_box(1, |b, _| b.max_current());
     while bus.stats().requests - base.requests < a.n {
         op += 1;
-        if op % a.write_every.max(1) == 0 {
+        if op.is_multiple_of(a.write_every.max(1)) {
             let target = pending.unwrap_or_else(|| {
                 next = (next + 1) % cycle.len();
                 Deciamps(cycle[next])
@@ -327,7 +334,8 @@ pub async fn bench_modbus(a: &BenchModbusArgs) -> anyhow::Result<BenchReport> {
     let w = a.write_every.max(1) as f64;
     let reads = (w - 1.0) / w;
     let writes = 1.0 / w;
-    let per_req = (reads * wire_s(43) + writes * (wire_s(16) + wire_s(15))) / (reads + 2.0 * writes);
+    let per_req =
+        (reads * wire_s(43) + writes * (wire_s(16) + wire_s(15))) / (reads + 2.0 * writes);
     r.bus_limit_tps = 1.0 / per_req;
     Ok(r)
 }

@@ -122,7 +122,11 @@ enum OnOff {
 
 /// Parses "8.5" / "16" / "8,5" into tenths of an ampere.
 pub fn parse_amps(s: &str) -> anyhow::Result<Deciamps> {
-    let s = s.trim().trim_end_matches(['A', 'a']).trim().replace(',', ".");
+    let s = s
+        .trim()
+        .trim_end_matches(['A', 'a'])
+        .trim()
+        .replace(',', ".");
     let (w, f) = s.split_once('.').unwrap_or((&s, "0"));
     let bad = || anyhow::anyhow!("bad current `{s}`: expected amperes like 8.5 (one decimal)");
     let w: u16 = w.parse().map_err(|_| bad())?;
@@ -197,7 +201,10 @@ pub async fn wallbox(args: WallboxArgs) -> anyhow::Result<()> {
         WallboxCmd::Failsafe { amps } => {
             let d = parse_amps(&amps)?;
             wb.apply(Write::FailsafeCurrent(d)).await?;
-            println!("failsafe current (262) is now {} (confirmed)", sunfill_core::heidelberg::effective(d));
+            println!(
+                "failsafe current (262) is now {} (confirmed)",
+                sunfill_core::heidelberg::effective(d)
+            );
         }
         WallboxCmd::Standby { mode } => {
             let s = match mode {

@@ -86,7 +86,9 @@ pub enum Error {
         code: u8,
     },
     /// A value read does not fit the register map.
-    #[error("unit {unit} on {port}: {source}; is this a Heidelberg Energy Control with layout 1.0.x?")]
+    #[error(
+        "unit {unit} on {port}: {source}; is this a Heidelberg Energy Control with layout 1.0.x?"
+    )]
     Decode {
         /// The port.
         port: String,
@@ -121,7 +123,9 @@ pub enum Error {
         read: u16,
     },
     /// The box did not answer within the start-up wait.
-    #[error("waited {secs} s for unit {unit} on {port} (a box needs about 10 s after power-on): {last}")]
+    #[error(
+        "waited {secs} s for unit {unit} on {port} (a box needs about 10 s after power-on): {last}"
+    )]
     NotReady {
         /// The port.
         port: String,
@@ -171,8 +175,17 @@ impl Error {
     pub fn is_offline(&self) -> bool {
         matches!(
             self,
-            Error::NoAnswer { .. } | Error::Open { .. } | Error::NotReady { .. } | Error::BusClosed { .. }
-        ) || matches!(self, Error::Exception { code: 0x0A | 0x0B, .. })
+            Error::NoAnswer { .. }
+                | Error::Open { .. }
+                | Error::NotReady { .. }
+                | Error::BusClosed { .. }
+        ) || matches!(
+            self,
+            Error::Exception {
+                code: 0x0A | 0x0B,
+                ..
+            }
+        )
     }
 
     /// A short class of the error, for rate limiting log messages of the same kind.

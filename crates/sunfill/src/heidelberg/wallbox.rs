@@ -48,10 +48,8 @@ impl DriverConfig {
         if self.watchdog_ms == 0 {
             return Duration::from_secs(5);
         }
-        Duration::from_millis(u64::from(self.watchdog_ms) / 3).clamp(
-            Duration::from_millis(200),
-            Duration::from_secs(5),
-        )
+        Duration::from_millis(u64::from(self.watchdog_ms) / 3)
+            .clamp(Duration::from_millis(200), Duration::from_secs(5))
     }
 }
 
@@ -117,9 +115,18 @@ impl Wallbox {
     pub async fn wait_ready(&self) -> Result<(), Error> {
         let start = Instant::now();
         loop {
-            match self.bus.read_input(self.unit(), reg::LAYOUT_VERSION, 1).await {
+            match self
+                .bus
+                .read_input(self.unit(), reg::LAYOUT_VERSION, 1)
+                .await
+            {
                 Ok(_) => return Ok(()),
-                Err(e @ (Error::NoAnswer { .. } | Error::Exception { code: 0x0A | 0x0B, .. })) => {
+                Err(
+                    e @ (Error::NoAnswer { .. }
+                    | Error::Exception {
+                        code: 0x0A | 0x0B, ..
+                    }),
+                ) => {
                     if start.elapsed() >= self.cfg.ready_timeout {
                         return Err(Error::NotReady {
                             port: self.bus.port().to_string(),
@@ -168,7 +175,11 @@ impl Wallbox {
     pub async fn limits(&self) -> Result<HwLimits, Error> {
         let w = self
             .bus
-            .read_input(self.unit(), heidelberg::LIMITS_START, heidelberg::LIMITS_LEN)
+            .read_input(
+                self.unit(),
+                heidelberg::LIMITS_START,
+                heidelberg::LIMITS_LEN,
+            )
             .await?;
         HwLimits::parse(&w).map_err(|e| self.decode_err(e))
     }
@@ -447,9 +458,7 @@ pub async fn run_loadpoint(
 async fn poll_once(wb: &Wallbox, want: Deciamps) -> Result<(Reading, Deciamps), Error> {
     let reading = wb.read().await?;
     let mut applied = wb.current_command().await?;
-    let target = wb
-        .limits
-        .map_or(want, |l| want.min(l.max()));
+    let target = wb.limits.map_or(want, |l| want.min(l.max()));
     if applied != heidelberg::effective(target) {
         applied = wb.set_current(target).await?;
     }
