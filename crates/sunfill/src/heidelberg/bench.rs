@@ -173,6 +173,8 @@ pub struct BenchReport {
     pub timeouts: u64,
     /// Garbled replies detected.
     pub garbled: u64,
+    /// Attempts that ended in a transport error (on RTU: frames `tokio-modbus` gave up on).
+    pub transport_errors: u64,
     /// Faults the simulator injected: dropped, corrupted.
     pub injected_drops: u64,
     /// Corrupted replies injected.
@@ -318,6 +320,7 @@ pub async fn bench_modbus(a: &BenchModbusArgs) -> anyhow::Result<BenchReport> {
     r.attempts = st.attempts - base.attempts;
     r.timeouts = st.timeouts - base.timeouts;
     r.garbled = st.garbled - base.garbled;
+    r.transport_errors = st.transport_errors - base.transport_errors;
     r.injected_drops = sim_st.dropped - sim_base.dropped;
     r.injected_corrupt = sim_st.corrupted - sim_base.corrupted;
     let mut rtt = st.latencies_us.clone();
@@ -347,8 +350,13 @@ pub fn print_report(a: &BenchModbusArgs, r: &BenchReport) {
         a.transport, r.requests, a.drop, a.crc, a.timeout_ms, a.pause_ms
     );
     println!(
-        "  attempts {} (timeouts {}, garbled {}); injected: {} dropped, {} corrupted",
-        r.attempts, r.timeouts, r.garbled, r.injected_drops, r.injected_corrupt
+        "  attempts {} (timeouts {}, garbled {}, transport errors {}); injected: {} dropped, {} corrupted",
+        r.attempts,
+        r.timeouts,
+        r.garbled,
+        r.transport_errors,
+        r.injected_drops,
+        r.injected_corrupt
     );
     println!(
         "  setpoint writes: {} confirmed, {} reported failed and retried; unconfirmed accepted as done: {}; last setpoint applied: {}",

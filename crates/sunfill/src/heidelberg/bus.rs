@@ -279,8 +279,11 @@ impl Bus {
         let mut last = String::from("no attempt");
         let tcp = !matches!(self.cfg.url, PortUrl::Rtu { .. });
         for attempt in 1..=attempts {
-            if let Some(t) = self.last_end {
-                sleep_until(t + self.cfg.pause).await;
+            // Only sleep when there is something to wait for: the timer has 1 ms ticks.
+            if let Some(t) = self.last_end.map(|t| t + self.cfg.pause) {
+                if !self.cfg.pause.is_zero() && t > Instant::now() {
+                    sleep_until(t).await;
+                }
             }
             if self.link.is_none() {
                 match timeout(self.cfg.timeout, open(&self.cfg.url)).await {
