@@ -149,8 +149,6 @@ impl fmt::Display for DecodeError {
     }
 }
 
-impl core::error::Error for DecodeError {}
-
 /// A write that cannot be encoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EncodeError {
@@ -177,8 +175,6 @@ impl fmt::Display for EncodeError {
         }
     }
 }
-
-impl core::error::Error for EncodeError {}
 
 /// The IEC 61851 charging state as register 5 reports it.
 ///

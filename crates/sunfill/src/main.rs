@@ -1,82 +1,23 @@
-//! The `sunfill` command.
+//! The `sunfill` command: parses the command line and dispatches to a subcommand.
 //!
-//! `main` parses arguments, runs one subcommand on a single-threaded tokio runtime and prints
-//! `sunfill: ` followed by the cause chain on error (exit code 2).
+//! Errors print as `sunfill: ` followed by the cause chain, and exit with code 2. A subcommand
+//! may also ask for another exit code (`simulate --check-goal` exits 1 when the goal is missed).
+#![forbid(unsafe_code)]
 
+mod cli;
 mod heidelberg;
+mod simulate;
 
-use clap::{Parser, Subcommand};
+use clap::Parser;
+use std::process::ExitCode;
 
-/// Charge an EV from rooftop solar.
-#[derive(Parser, Debug)]
-#[command(name = "sunfill", version, about)]
-struct Cli {
-    /// Log more (repeat for debug output).
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
-    verbose: u8,
-    #[command(subcommand)]
-    cmd: Cmd,
-}
-
-#[derive(Subcommand, Debug)]
-enum Cmd {
-    /// Talk to a Heidelberg Energy Control wallbox over Modbus.
-    Wallbox(heidelberg::cmd::WallboxArgs),
-    /// Run a simulated Heidelberg wallbox as a Modbus server.
-    SimWallbox(heidelberg::cmd::SimWallboxArgs),
-    /// Benchmarks.
-    Bench {
-        #[command(subcommand)]
-        what: BenchCmd,
-    },
-}
-
-#[derive(Subcommand, Debug)]
-enum BenchCmd {
-    /// Modbus transactions against the simulated box with injected faults.
-    Modbus(heidelberg::bench::BenchModbusArgs),
-}
-
-fn main() {
-    let cli = Cli::parse();
-    let level = match cli.verbose {
-        0 => tracing::Level::INFO,
-        1 => tracing::Level::DEBUG,
-        _ => tracing::Level::TRACE,
-    };
-    tracing_subscriber::fmt()
-        .with_max_level(level)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .init();
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    match cli::run(cli) {
+        Ok(code) => code,
         Err(e) => {
-            eprintln!("sunfill: cannot start the runtime: {e}");
-            std::process::exit(2);
+            eprintln!("sunfill: {e:#}");
+            ExitCode::from(2)
         }
-    };
-    let result = rt.block_on(async {
-        match cli.cmd {
-            Cmd::Wallbox(a) => heidelberg::cmd::wallbox(a).await,
-            Cmd::SimWallbox(a) => heidelberg::cmd::sim_wallbox(a).await,
-            Cmd::Bench {
-                what: BenchCmd::Modbus(a),
-            } => {
-                let r = heidelberg::bench::bench_modbus(&a).await?;
-                heidelberg::bench::print_report(&a, &r);
-                if r.unconfirmed_accepted > 0 || !r.final_applied {
-                    anyhow::bail!("acceptance failed: {r:?}");
-                }
-                Ok(())
-            }
-        }
-    });
-    if let Err(e) = result {
-        eprintln!("sunfill: {e:#}");
-        std::process::exit(2);
     }
 }

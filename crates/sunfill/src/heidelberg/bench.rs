@@ -275,7 +275,7 @@ pub async fn bench_modbus(a: &BenchModbusArgs) -> anyhow::Result<BenchReport> {
     let box_261 = |sim: &SimHandle| sim.with_box(1, |b, _| b.max_current());
     while bus.stats().requests - base.requests < a.n {
         op += 1;
-        if op.is_multiple_of(a.write_every.max(1)) {
+        if op % a.write_every.max(1) == 0 {
             let target = pending.unwrap_or_else(|| {
                 next = (next + 1) % cycle.len();
                 Deciamps(cycle[next])

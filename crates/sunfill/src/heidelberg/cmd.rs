@@ -14,6 +14,56 @@ use sunfill_core::heidelberg::{Lock, Standby, Write};
 use sunfill_core::Deciamps;
 use sunfill_sim::wallbox::{Event, Script, WallboxConfig};
 
+/// Runs an async command on a single-threaded tokio runtime, with `tracing` output on stderr
+/// (`RUST_LOG`-style level from `SUNFILL_LOG`: error, warn, info, debug, trace; default info).
+pub fn run(
+    fut: impl std::future::Future<Output = anyhow::Result<()>>,
+) -> anyhow::Result<std::process::ExitCode> {
+    let level = std::env::var("SUNFILL_LOG")
+        .ok()
+        .and_then(|l| l.parse::<tracing::Level>().ok())
+        .unwrap_or(tracing::Level::INFO);
+    let _ = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    rt.block_on(fut)?;
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// `sunfill bench ...`.
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    what: BenchCmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum BenchCmd {
+    /// Modbus transactions against the simulated box with injected faults (issue 4 acceptance).
+    Modbus(super::bench::BenchModbusArgs),
+}
+
+/// Runs `sunfill bench ...`; fails if a write was accepted unconfirmed or a setpoint was lost.
+pub async fn bench(args: BenchArgs) -> anyhow::Result<()> {
+    let BenchCmd::Modbus(a) = args.what;
+    let r = super::bench::bench_modbus(&a).await?;
+    super::bench::print_report(&a, &r);
+    if r.unconfirmed_accepted > 0 || !r.final_applied {
+        bail!(
+            "acceptance failed: {} writes accepted unconfirmed, last setpoint applied: {}",
+            r.unconfirmed_accepted,
+            r.final_applied
+        );
+    }
+    Ok(())
+}
+
 /// Where the box is: `--port URL --unit N` and bus timing.
 #[derive(Args, Clone, Debug)]
 pub struct PortArgs {

@@ -87,7 +87,7 @@ pub enum Error {
     },
     /// A value read does not fit the register map.
     #[error(
-        "unit {unit} on {port}: {source}; is this a Heidelberg Energy Control with layout 1.0.x?"
+        "unit {unit} on {port}: {err}; is this a Heidelberg Energy Control with layout 1.0.x?"
     )]
     Decode {
         /// The port.
@@ -95,17 +95,17 @@ pub enum Error {
         /// Unit id.
         unit: u8,
         /// The decoding error (names register and value).
-        source: DecodeError,
+        err: DecodeError,
     },
     /// A value cannot be written.
-    #[error("unit {unit} on {port}: {source}")]
+    #[error("unit {unit} on {port}: {err}")]
     Encode {
         /// The port.
         port: String,
         /// Unit id.
         unit: u8,
         /// The encoding error.
-        source: EncodeError,
+        err: EncodeError,
     },
     /// A write was not confirmed by its echo or by reading the register back. The value the
     /// box holds is unknown or different; the write must not be treated as done.

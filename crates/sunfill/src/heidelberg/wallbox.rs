@@ -102,11 +102,11 @@ impl Wallbox {
         self.cfg.unit
     }
 
-    fn decode_err(&self, source: heidelberg::DecodeError) -> Error {
+    fn decode_err(&self, err: heidelberg::DecodeError) -> Error {
         Error::Decode {
             port: self.bus.port().to_string(),
             unit: self.unit(),
-            source,
+            err,
         }
     }
 
@@ -249,10 +249,10 @@ impl Wallbox {
     /// back must give the value written. Only then is the write done; otherwise
     /// [`Error::WriteNotConfirmed`] (after `cfg.write_tries` tries) or the transport's error.
     pub async fn apply(&self, w: Write) -> Result<(), Error> {
-        let (r, value) = w.encode().map_err(|source| Error::Encode {
+        let (r, value) = w.encode().map_err(|err| Error::Encode {
             port: self.bus.port().to_string(),
             unit: self.unit(),
-            source,
+            err,
         })?;
         let mut last = None;
         for _ in 0..self.cfg.write_tries.max(1) {

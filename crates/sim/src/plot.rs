@@ -1,0 +1,354 @@
+//! An SVG of runs over a scenario: PV, house, car and grid power over time, one panel per
+//! policy, on a shared kW scale so the panels compare at a glance.
+//!
+//! Hand-written SVG, no dependency. Each series is one `<polyline>` of at most about
+//! [`MAX_POINTS`] points: the per-minute [`Trace`] is averaged over wider buckets when the
+//! scenario is long, so a 7-day plot stays around 100 kB per panel.
+
+use crate::model::Trace;
+use std::fmt::Write;
+
+/// The most points per series; longer traces are averaged over buckets of whole minutes.
+pub const MAX_POINTS: usize = 1500;
+
+const WIDTH: f64 = 1200.0;
+const PANEL_H: f64 = 240.0;
+const LEFT: f64 = 64.0;
+const RIGHT: f64 = 28.0;
+const TOP: f64 = 64.0;
+const PANEL_GAP: f64 = 56.0;
+
+/// One panel: a label (the policy, with a summary if wanted) and its trace.
+#[derive(Clone, Copy, Debug)]
+pub struct Panel<'a> {
+    /// Shown above the panel.
+    pub label: &'a str,
+    /// Per-minute averages of the run.
+    pub trace: &'a Trace,
+}
+
+/// What to draw.
+#[derive(Clone, Copy, Debug)]
+pub struct Plot<'a> {
+    /// The title, e.g. the scenario and phase count.
+    pub title: &'a str,
+    /// Unix time of the first trace point.
+    pub start_unix: i64,
+    /// Local time minus UTC, minutes, for the hour labels.
+    pub utc_offset_min: i32,
+    /// The panels, top to bottom.
+    pub panels: &'a [Panel<'a>],
+}
+
+/// The series: name, colour, dash pattern, and how to read it from a point.
+type Series = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&[f32; 4]) -> f32,
+);
+
+const SERIES: [Series; 4] = [
+    ("PV", "#e69f00", "", |p| p[0]),
+    ("house", "#56677f", "", |p| p[1]),
+    ("car", "#009e73", "", |p| p[2]),
+    ("grid (+ import)", "#d55e00", "5 3", |p| p[3]),
+];
+
+/// Renders `plot` as a standalone SVG document.
+pub fn svg(plot: &Plot<'_>) -> String {
+    let minutes = plot
+        .panels
+        .iter()
+        .map(|p| p.trace.points.len())
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    let bucket = minutes.div_ceil(MAX_POINTS).max(1);
+    let panels: Vec<Vec<[f32; 4]>> = plot
+        .panels
+        .iter()
+        .map(|p| downsample(p.trace, bucket))
+        .collect();
+
+    let (mut lo, mut hi) = (0.0f32, 1000.0f32);
+    for p in panels.iter().flatten() {
+        for v in p {
+            lo = lo.min(*v);
+            hi = hi.max(*v);
+        }
+    }
+    let step_kw = nice_step(f64::from(hi - lo) / 1000.0, 6);
+    let lo_kw = (f64::from(lo) / 1000.0 / step_kw).floor() * step_kw;
+    let hi_kw = (f64::from(hi) / 1000.0 / step_kw).ceil() * step_kw;
+
+    let height = TOP + plot.panels.len().max(1) as f64 * (PANEL_H + PANEL_GAP);
+    let plot_w = WIDTH - LEFT - RIGHT;
+    let x_of = |minute: f64| LEFT + minute / minutes as f64 * plot_w;
+
+    let mut s = String::with_capacity(64 * 1024 * plot.panels.len().max(1));
+    let _ = writeln!(
+        s,
+        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" font-family="sans-serif" font-size="12">"##
+    );
+    let _ = writeln!(
+        s,
+        r##"<rect width="100%" height="100%" fill="white"/><text x="{LEFT}" y="22" font-size="16" font-weight="bold">{}</text>"##,
+        escape(plot.title)
+    );
+    let _ = writeln!(
+        s,
+        r##"<text x="{}" y="22" text-anchor="end" fill="#555">times: local, UTC{}</text>"##,
+        WIDTH - RIGHT,
+        offset_label(plot.utc_offset_min)
+    );
+    let mut lx = LEFT;
+    for (name, colour, dash, _) in SERIES {
+        let _ = writeln!(
+            s,
+            r##"<line x1="{lx}" y1="42" x2="{}" y2="42" stroke="{colour}" stroke-width="3" stroke-dasharray="{dash}"/><text x="{}" y="46">{name}</text>"##,
+            lx + 24.0,
+            lx + 30.0
+        );
+        lx += 40.0 + 8.0 * name.len() as f64;
+    }
+
+    let hours = minutes as f64 / 60.0;
+    let tick_h = [1.0, 2.0, 3.0, 6.0, 12.0, 24.0]
+        .into_iter()
+        .find(|h| hours / h <= 14.0)
+        .unwrap_or(24.0);
+    let local_start = plot.start_unix + i64::from(plot.utc_offset_min) * 60;
+
+    for (i, (panel, points)) in plot.panels.iter().zip(&panels).enumerate() {
+        let top = TOP + i as f64 * (PANEL_H + PANEL_GAP) + 20.0;
+        let bottom = top + PANEL_H;
+        let y_of = |kw: f64| bottom - (kw - lo_kw) / (hi_kw - lo_kw) * PANEL_H;
+        let _ = writeln!(
+            s,
+            r##"<text x="{LEFT}" y="{}" font-weight="bold">{}</text>"##,
+            top - 8.0,
+            escape(panel.label)
+        );
+        // Horizontal grid and kW labels.
+        let mut kw = lo_kw;
+        while kw <= hi_kw + step_kw / 2.0 {
+            let y = y_of(kw);
+            let stroke = if kw.abs() < 1e-9 { "#888" } else { "#e4e4e4" };
+            let _ = writeln!(
+                s,
+                r##"<line x1="{LEFT}" y1="{y:.1}" x2="{}" y2="{y:.1}" stroke="{stroke}"/><text x="{}" y="{:.1}" text-anchor="end">{}</text>"##,
+                WIDTH - RIGHT,
+                LEFT - 6.0,
+                y + 4.0,
+                fmt_kw(kw)
+            );
+            kw += step_kw;
+        }
+        let _ = writeln!(
+            s,
+            r##"<text x="14" y="{:.1}" transform="rotate(-90 14 {:.1})" text-anchor="middle">kW</text>"##,
+            (top + bottom) / 2.0,
+            (top + bottom) / 2.0
+        );
+        // Vertical grid at whole local hours, labels below.
+        let first_tick_s = {
+            let step = (tick_h * 3600.0) as i64;
+            (local_start + step - 1).div_euclid(step) * step
+        };
+        let mut t = first_tick_s;
+        while ((t - local_start) as f64) <= minutes as f64 * 60.0 {
+            let x = x_of((t - local_start) as f64 / 60.0);
+            let sod = t.rem_euclid(86_400);
+            let label = if sod == 0 && hours > 24.0 {
+                let (_, m, d) = civil_from_days(t.div_euclid(86_400));
+                format!("{m:02}-{d:02}")
+            } else {
+                format!("{:02}:00", sod / 3600)
+            };
+            let _ = writeln!(
+                s,
+                r##"<line x1="{x:.1}" y1="{top}" x2="{x:.1}" y2="{bottom}" stroke="{}"/><text x="{x:.1}" y="{}" text-anchor="middle">{label}</text>"##,
+                if sod == 0 { "#bbb" } else { "#f0f0f0" },
+                bottom + 16.0
+            );
+            t += (tick_h * 3600.0) as i64;
+        }
+        let _ = writeln!(
+            s,
+            r##"<rect x="{LEFT}" y="{top}" width="{plot_w}" height="{PANEL_H}" fill="none" stroke="#444"/>"##
+        );
+        for (_, colour, dash, get) in SERIES {
+            let _ = write!(
+                s,
+                r##"<polyline fill="none" stroke="{colour}" stroke-width="1.2" stroke-dasharray="{dash}" points=""##
+            );
+            for (j, p) in points.iter().enumerate() {
+                let x = x_of((j * bucket) as f64 + bucket as f64 / 2.0);
+                let y = y_of(f64::from(get(p)) / 1000.0);
+                let _ = write!(s, "{x:.1},{y:.1} ");
+            }
+            let _ = writeln!(s, r##""/>"##);
+        }
+    }
+    s.push_str("</svg>\n");
+    s
+}
+
+/// Averages the trace over buckets of `bucket` minutes: `[pv, house, car, grid]` in W.
+fn downsample(trace: &Trace, bucket: usize) -> Vec<[f32; 4]> {
+    trace
+        .points
+        .chunks(bucket)
+        .map(|c| {
+            let n = c.len() as f32;
+            let mut sum = [0.0f32; 4];
+            for p in c {
+                sum[0] += p.pv_w;
+                sum[1] += p.house_w;
+                sum[2] += p.car_w;
+                sum[3] += p.grid_w;
+            }
+            sum.map(|v| v / n)
+        })
+        .collect()
+}
+
+/// A step of 1, 2 or 5 x 10^k that cuts `range` into at most `max_ticks` parts.
+fn nice_step(range: f64, max_ticks: u32) -> f64 {
+    let raw = (range / f64::from(max_ticks)).max(1e-3);
+    let mag = 10f64.powf(raw.log10().floor());
+    [1.0, 2.0, 5.0, 10.0]
+        .into_iter()
+        .map(|m| m * mag)
+        .find(|s| *s >= raw)
+        .unwrap_or(10.0 * mag)
+}
+
+fn fmt_kw(kw: f64) -> String {
+    if (kw - kw.round()).abs() < 1e-9 {
+        format!("{kw:.0}")
+    } else {
+        format!("{kw:.1}")
+    }
+}
+
+fn offset_label(min: i32) -> String {
+    let sign = if min < 0 { '-' } else { '+' };
+    let a = min.unsigned_abs();
+    if a % 60 == 0 {
+        format!("{sign}{}", a / 60)
+    } else {
+        format!("{sign}{}:{:02}", a / 60, a % 60)
+    }
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// The date of a day number since 1970-01-01 (H. Hinnant's `civil_from_days`).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (
+        if m <= 2 {
+            yoe + era * 400 + 1
+        } else {
+            yoe + era * 400
+        },
+        m,
+        d,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::TracePoint;
+
+    fn trace(minutes: usize) -> Trace {
+        Trace {
+            points: (0..minutes)
+                .map(|i| TracePoint {
+                    pv_w: (i % 700) as f32 * 10.0,
+                    house_w: 300.0,
+                    car_w: 4140.0,
+                    grid_w: 4440.0 - (i % 700) as f32 * 10.0,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_day_has_axes_legend_and_one_panel_per_policy() {
+        let (a, b) = (trace(1440), trace(1440));
+        let panels = [
+            Panel {
+                label: "seed",
+                trace: &a,
+            },
+            Panel {
+                label: "threshold-delay",
+                trace: &b,
+            },
+        ];
+        let s = svg(&Plot {
+            title: "dk-test, 3 phases",
+            start_unix: 1_717_970_400,
+            utc_offset_min: 120,
+            panels: &panels,
+        });
+        assert!(s.starts_with("<svg") && s.ends_with("</svg>\n"));
+        assert_eq!(s.matches("<polyline").count(), 8);
+        for text in [
+            "PV",
+            "house",
+            "car",
+            "grid (+ import)",
+            "12:00",
+            "kW",
+            "UTC+2",
+        ] {
+            assert!(
+                s.contains(&format!(">{text}<")) || s.contains(text),
+                "{text}"
+            );
+        }
+        assert!(s.contains(">threshold-delay<"));
+    }
+
+    #[test]
+    fn a_week_is_downsampled_and_labels_dates() {
+        let t = trace(7 * 1440);
+        let panels = [Panel {
+            label: "sunfill",
+            trace: &t,
+        }; 3];
+        let s = svg(&Plot {
+            title: "week",
+            start_unix: 1_717_970_400,
+            utc_offset_min: 120,
+            panels: &panels,
+        });
+        assert!(s.len() < 400_000, "{} bytes", s.len());
+        assert!(s.contains(">06-11<"), "date labels at local midnight");
+    }
+
+    #[test]
+    fn helpers() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(19_884), (2024, 6, 10));
+        assert_eq!(nice_step(11.0, 6), 2.0);
+        assert_eq!(offset_label(-360), "-6");
+        assert_eq!(escape("a<b"), "a&lt;b");
+    }
+}

@@ -1,0 +1,133 @@
+//! Every scenario of `../shared/data/scenarios/` at 1 and 3 phases with all three policies:
+//! the baselines against an independent implementation's numbers, and sunfill against the goal.
+//!
+//! The scenarios are not part of this repository (see BENCHMARK.md); they are read from the
+//! shared folder next to the checkout.
+
+use std::path::PathBuf;
+use sunfill_sim::goal::{check_goal, totals};
+use sunfill_sim::runner::{run, PolicyKind, RunOptions, RunPlan, RunSet};
+use sunfill_sim::scenario::Scenario;
+
+fn scenario_dir() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/scenarios");
+    assert!(
+        dir.is_dir(),
+        "the benchmark scenarios are missing: expected a folder {} (BENCHMARK.md: \
+         ../shared/data/scenarios next to the checkout)",
+        dir.display()
+    );
+    dir
+}
+
+fn load_all() -> Vec<Scenario> {
+    let dir = scenario_dir();
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "csv"))
+        .collect();
+    paths.sort();
+    assert!(!paths.is_empty(), "no *.csv in {}", dir.display());
+    paths
+        .iter()
+        .map(|p| Scenario::read(p).unwrap_or_else(|e| panic!("{e}")))
+        .collect()
+}
+
+fn run_all() -> RunSet {
+    let scenarios = load_all();
+    let set = run(
+        &RunPlan {
+            scenarios: &scenarios,
+            phases: &[1, 3],
+            policies: &PolicyKind::ALL,
+            options: RunOptions::default(),
+        },
+        &|_| {},
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    for r in &set.runs {
+        let m = &r.metrics;
+        println!(
+            "{:32} {} ph {:16} ev {:7.2} solar {:7.2} import {:6.2} starts {:4} writes {:5} \
+             bound0 {:7.2} bound_all {:7.2}",
+            r.scenario,
+            r.phases,
+            r.policy.name(),
+            m.ev_kwh,
+            m.solar_kwh,
+            m.import_kwh,
+            m.starts,
+            m.writes,
+            m.bound_zero_import_kwh,
+            m.bound_all_kwh
+        );
+    }
+    for p in PolicyKind::ALL {
+        let t = totals(&set, p);
+        println!(
+            "total {:16} ev {:8.2} solar {:8.2} import {:7.2} starts {:5} writes {:6}",
+            p.name(),
+            t.ev_kwh,
+            t.solar_kwh,
+            t.import_kwh,
+            t.starts,
+            t.writes
+        );
+    }
+    set
+}
+
+fn within(what: &str, got: f64, want: f64, tolerance: f64) {
+    assert!(
+        (got - want).abs() <= tolerance * want,
+        "{what}: got {got:.2}, the independent implementation has about {want} (tolerance {:.0} %)",
+        tolerance * 100.0
+    );
+}
+
+/// Reference numbers of an independent implementation of BENCHMARK.md:
+/// dk-2024-06-10-broken-clouds at 3 phases: seed about 110 starts and 24.9 kWh solar,
+/// threshold-delay about 25 starts and 29.1 kWh solar.
+#[test]
+fn baselines_match_the_independent_implementation() {
+    let set = run_all();
+    let name = "dk-2024-06-10-broken-clouds";
+    let get = |p| {
+        set.get(name, 3, p)
+            .unwrap_or_else(|| panic!("no run of {p} on {name}"))
+            .metrics
+    };
+    let seed = get(PolicyKind::Seed);
+    let td = get(PolicyKind::ThresholdDelay);
+    within("seed starts", f64::from(seed.starts), 110.0, 0.05);
+    within("seed solar_kwh", seed.solar_kwh, 24.9, 0.05);
+    within("threshold-delay starts", f64::from(td.starts), 25.0, 0.05);
+    within("threshold-delay solar_kwh", td.solar_kwh, 29.1, 0.05);
+    for r in &set.runs {
+        let m = &r.metrics;
+        let ctx = format!("{} {} ph {}", r.scenario, r.phases, r.policy);
+        assert!(
+            (m.solar_kwh + m.import_kwh - m.ev_kwh).abs() < 1e-9,
+            "{ctx}: solar + import != ev"
+        );
+        assert!(
+            m.solar_kwh <= m.bound_all_kwh + 1e-9,
+            "{ctx}: solar > bound"
+        );
+        assert!(m.bound_zero_import_kwh <= m.bound_all_kwh + 1e-9, "{ctx}");
+    }
+}
+
+/// The benchmark's goal: sunfill beats both baselines over all scenarios at 1 and 3 phases.
+///
+/// Run with `cargo test --release -p sunfill-sim --test scenarios -- --ignored --nocapture`.
+#[test]
+#[ignore = "fails until the sunfill policy is tuned: import and starts exceed the goal (see the report)"]
+fn sunfill_meets_the_goal() {
+    let set = run_all();
+    let report = check_goal(&set);
+    println!("{report}");
+    assert!(report.passed(), "{report}");
+}

@@ -1,0 +1,532 @@
+//! `sunfill simulate`: replays scenarios through the benchmark's wallbox and car model
+//! (`sunfill_sim`) and compares sunfill's policy with the baselines.
+//!
+//! Output: a table per scenario and phase count with every metric and the ratios to the
+//! baselines and to `bound_zero_import_kwh`, then totals; or, with `--json`, one JSON object per
+//! scenario x phases x policy. `--check-goal` adds the benchmark's goal check and exits 1 when
+//! the goal is missed (the report goes to stderr with `--json`, to keep stdout valid JSON).
+
+use anyhow::{bail, Context};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use sunfill_sim::goal::{check_goal, Totals};
+use sunfill_sim::model::{utc_offset_for, Metrics};
+use sunfill_sim::plot::{svg, Panel, Plot};
+use sunfill_sim::runner::{run as run_plan, PolicyKind, RunOptions, RunPlan, RunResult, RunSet};
+use sunfill_sim::scenario::Scenario;
+
+/// Arguments of `sunfill simulate`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Scenario CSV files, or folders (every *.csv in them).
+    #[arg(long, value_name = "FILE|DIR", required = true, num_args = 1..)]
+    pub scenario: Vec<PathBuf>,
+
+    /// Phases the car charges on.
+    #[arg(long, value_enum, default_value = "3")]
+    pub phases: PhaseArg,
+
+    /// Policies to run, comma-separated.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "sunfill,seed,threshold-delay"
+    )]
+    pub policy: Vec<PolicyArg>,
+
+    /// Print one JSON object per scenario x phases x policy instead of tables.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Write an SVG of the runs (one file per scenario and phase count; with several, the
+    /// scenario and phases are added to the file name).
+    #[arg(long, value_name = "FILE")]
+    pub plot: Option<PathBuf>,
+
+    /// The car arrives daily at this local time (default: plugged in all the time).
+    #[arg(long, value_name = "HH:MM", value_parser = parse_hhmm, requires = "leave")]
+    pub arrive: Option<u32>,
+
+    /// The car leaves daily at this local time.
+    #[arg(long, value_name = "HH:MM", value_parser = parse_hhmm, requires = "arrive")]
+    pub leave: Option<u32>,
+
+    /// Local time minus UTC for --arrive/--leave, e.g. +2 or -06:00 (default: from the
+    /// scenario name: UTC+2 for dk-/de-, UTC-6 for us-).
+    #[arg(long, value_name = "±HH[:MM]", value_parser = parse_offset, allow_hyphen_values = true)]
+    pub utc_offset: Option<i32>,
+
+    /// Energy the car takes per plug-in before it is full, kWh (default: never full).
+    #[arg(long, value_name = "KWH", value_parser = parse_kwh)]
+    pub need_kwh: Option<f64>,
+
+    /// Seconds between two measurements reaching the policy.
+    #[arg(long, value_name = "S", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub meas_period: u32,
+
+    /// Check BENCHMARK.md's goal (sunfill against both baselines); exit 1 if it is missed.
+    #[arg(long)]
+    pub check_goal: bool,
+}
+
+/// `--phases`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PhaseArg {
+    /// One phase.
+    #[value(name = "1")]
+    One,
+    /// Three phases.
+    #[value(name = "3")]
+    Three,
+    /// One and three phases.
+    Both,
+}
+
+/// `--policy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PolicyArg {
+    /// sunfill's own controller.
+    Sunfill,
+    /// The original Pico W algorithm.
+    Seed,
+    /// The threshold/delay default of common PV chargers.
+    ThresholdDelay,
+}
+
+impl From<PolicyArg> for PolicyKind {
+    fn from(p: PolicyArg) -> Self {
+        match p {
+            PolicyArg::Sunfill => PolicyKind::Sunfill,
+            PolicyArg::Seed => PolicyKind::Seed,
+            PolicyArg::ThresholdDelay => PolicyKind::ThresholdDelay,
+        }
+    }
+}
+
+fn parse_hhmm(s: &str) -> Result<u32, String> {
+    let err = || format!("\"{s}\" is not a time HH:MM (00:00 to 23:59)");
+    let (h, m) = s.split_once(':').ok_or_else(err)?;
+    let h: u32 = h.parse().map_err(|_| err())?;
+    let m: u32 = m.parse().map_err(|_| err())?;
+    if h > 23 || m > 59 {
+        return Err(err());
+    }
+    Ok(h * 60 + m)
+}
+
+fn parse_offset(s: &str) -> Result<i32, String> {
+    let err = || format!("\"{s}\" is not a UTC offset like +2, -6 or +05:30");
+    let (sign, rest) = match s.as_bytes().first() {
+        Some(b'-') => (-1, &s[1..]),
+        Some(b'+') => (1, &s[1..]),
+        _ => (1, s),
+    };
+    let (h, m) = rest.split_once(':').unwrap_or((rest, "0"));
+    let h: i32 = h.parse().map_err(|_| err())?;
+    let m: i32 = m.parse().map_err(|_| err())?;
+    if !(0..=14).contains(&h) || !(0..60).contains(&m) {
+        return Err(err());
+    }
+    Ok(sign * (h * 60 + m))
+}
+
+fn parse_kwh(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err(format!("\"{s}\" is not an energy in kWh > 0")),
+    }
+}
+
+/// Runs `sunfill simulate`.
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let mut policies: Vec<PolicyKind> = Vec::new();
+    for p in &args.policy {
+        let p = PolicyKind::from(*p);
+        if !policies.contains(&p) {
+            policies.push(p);
+        }
+    }
+    if args.check_goal && PolicyKind::ALL.iter().any(|p| !policies.contains(p)) {
+        bail!("--check-goal compares sunfill with both baselines: run all three policies");
+    }
+    let phases: &[u8] = match args.phases {
+        PhaseArg::One => &[1],
+        PhaseArg::Three => &[3],
+        PhaseArg::Both => &[1, 3],
+    };
+    let scenarios = load_scenarios(&args.scenario)?;
+    let options = RunOptions {
+        meas_period_s: args.meas_period,
+        window: args.arrive.zip(args.leave),
+        utc_offset_min: args.utc_offset,
+        need_wh: args.need_kwh.map(|k| k * 1000.0),
+        traces: args.plot.is_some(),
+    };
+    if let Some((a, l)) = options.window {
+        if a == l {
+            bail!("--arrive and --leave are the same time; leave them out to stay plugged in");
+        }
+    }
+    let plan = RunPlan {
+        scenarios: &scenarios,
+        phases,
+        policies: &policies,
+        options,
+    };
+
+    let runs_total = scenarios.len() * phases.len() * policies.len();
+    let minutes: usize = scenarios.iter().map(|s| s.rows.len()).sum();
+    let bar = if std::io::stderr().is_terminal() && minutes * phases.len() * policies.len() > 20_000
+    {
+        let bar = ProgressBar::new(runs_total as u64);
+        bar.set_style(
+            ProgressStyle::with_template("simulating {bar:30} {pos}/{len} runs {elapsed}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+    let set = run_plan(&plan, &|_| bar.inc(1)).context("cannot run the simulation")?;
+    bar.finish_and_clear();
+
+    if args.json {
+        let rows: Vec<JsonRun> = set.runs.iter().map(|r| JsonRun::new(r, &set)).collect();
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else {
+        print!("{}", tables(&set, &scenarios, phases, &policies));
+    }
+
+    if let Some(path) = &args.plot {
+        write_plots(path, &set, &scenarios, phases, &policies, args.utc_offset)?;
+    }
+
+    if args.check_goal {
+        let report = check_goal(&set);
+        if args.json {
+            eprint!("{report}");
+        } else {
+            print!("\n{report}");
+        }
+        if phases != [1, 3] {
+            let note = "note: BENCHMARK.md's goal is over 1 and 3 phases; use --phases both";
+            if args.json {
+                eprintln!("{note}");
+            } else {
+                println!("{note}");
+            }
+        }
+        if !report.passed() {
+            return Ok(ExitCode::from(1));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Reads every scenario named, expanding folders to their `*.csv` files (sorted).
+fn load_scenarios(paths: &[PathBuf]) -> anyhow::Result<Vec<Scenario>> {
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            let mut in_dir: Vec<PathBuf> = std::fs::read_dir(path)
+                .with_context(|| format!("cannot list {}", path.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "csv"))
+                .collect();
+            if in_dir.is_empty() {
+                bail!("{}: no *.csv scenario files in this folder", path.display());
+            }
+            in_dir.sort();
+            files.extend(in_dir);
+        } else {
+            files.push(path.clone());
+        }
+    }
+    let mut scenarios: Vec<Scenario> = Vec::with_capacity(files.len());
+    for file in &files {
+        let s = Scenario::read(file)?;
+        if scenarios.iter().any(|o| o.name == s.name) {
+            bail!(
+                "{}: a scenario named {} was given twice (names are file stems)",
+                file.display(),
+                s.name
+            );
+        }
+        scenarios.push(s);
+    }
+    Ok(scenarios)
+}
+
+/// Ratios of one run to the baselines of the same scenario and phases.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+struct Ratios {
+    solar_vs_seed: Option<f64>,
+    solar_vs_threshold_delay: Option<f64>,
+    import_vs_seed: Option<f64>,
+    import_vs_threshold_delay: Option<f64>,
+    starts_vs_seed: Option<f64>,
+    starts_vs_threshold_delay: Option<f64>,
+    solar_vs_bound_zero_import: Option<f64>,
+}
+
+fn ratio(a: f64, b: f64) -> Option<f64> {
+    (b > 0.0 && a.is_finite()).then(|| a / b)
+}
+
+impl Ratios {
+    fn of(m: &Totals, seed: Option<&Totals>, td: Option<&Totals>) -> Ratios {
+        let vs =
+            |base: Option<&Totals>, f: fn(&Totals) -> f64| base.and_then(|b| ratio(f(m), f(b)));
+        Ratios {
+            solar_vs_seed: vs(seed, |t| t.solar_kwh),
+            solar_vs_threshold_delay: vs(td, |t| t.solar_kwh),
+            import_vs_seed: vs(seed, |t| t.import_kwh),
+            import_vs_threshold_delay: vs(td, |t| t.import_kwh),
+            starts_vs_seed: vs(seed, |t| t.starts as f64),
+            starts_vs_threshold_delay: vs(td, |t| t.starts as f64),
+            solar_vs_bound_zero_import: ratio(m.solar_kwh, m.bound_zero_import_kwh),
+        }
+    }
+}
+
+fn one(m: &Metrics) -> Totals {
+    let mut t = Totals::default();
+    t.add(m);
+    t
+}
+
+fn baseline(set: &RunSet, r: &RunResult, p: PolicyKind) -> Option<Totals> {
+    set.get(&r.scenario, r.phases, p).map(|b| one(&b.metrics))
+}
+
+/// One line of `--json`: the metrics under their BENCHMARK.md names, plus ratios.
+#[derive(Debug, Serialize)]
+struct JsonRun<'a> {
+    scenario: &'a str,
+    policy: &'static str,
+    phases: u8,
+    ev_kwh: f64,
+    solar_kwh: f64,
+    import_kwh: f64,
+    solar_share: f64,
+    starts: u32,
+    writes: u32,
+    bound_zero_import_kwh: f64,
+    bound_all_kwh: f64,
+    #[serde(flatten)]
+    ratios: Ratios,
+}
+
+impl<'a> JsonRun<'a> {
+    fn new(r: &'a RunResult, set: &RunSet) -> Self {
+        let m = &r.metrics;
+        let (seed, td) = (
+            baseline(set, r, PolicyKind::Seed),
+            baseline(set, r, PolicyKind::ThresholdDelay),
+        );
+        JsonRun {
+            scenario: &r.scenario,
+            policy: r.policy.name(),
+            phases: r.phases,
+            ev_kwh: m.ev_kwh,
+            solar_kwh: m.solar_kwh,
+            import_kwh: m.import_kwh,
+            solar_share: m.solar_share,
+            starts: m.starts,
+            writes: m.writes,
+            bound_zero_import_kwh: m.bound_zero_import_kwh,
+            bound_all_kwh: m.bound_all_kwh,
+            ratios: Ratios::of(&one(m), seed.as_ref(), td.as_ref()),
+        }
+    }
+}
+
+const HEADER: &str = "policy           ev_kwh solar_kwh import_kwh share starts writes \
+                      | solar/seed solar/td import/seed import/td starts/seed starts/td \
+                      solar/bound0";
+
+fn fmt_ratio(r: Option<f64>, width: usize) -> String {
+    match r {
+        Some(v) => format!("{v:>width$.3}"),
+        None => format!("{:>width$}", "-"),
+    }
+}
+
+fn table_row(name: &str, t: &Totals, r: &Ratios) -> String {
+    format!(
+        "{name:<15} {:>8.2} {:>9.2} {:>10.2} {:>5.3} {:>6} {:>6} | {} {} {} {} {} {} {}\n",
+        t.ev_kwh,
+        t.solar_kwh,
+        t.import_kwh,
+        t.solar_share(),
+        t.starts,
+        t.writes,
+        fmt_ratio(r.solar_vs_seed, 10),
+        fmt_ratio(r.solar_vs_threshold_delay, 8),
+        fmt_ratio(r.import_vs_seed, 11),
+        fmt_ratio(r.import_vs_threshold_delay, 9),
+        fmt_ratio(r.starts_vs_seed, 11),
+        fmt_ratio(r.starts_vs_threshold_delay, 9),
+        fmt_ratio(r.solar_vs_bound_zero_import, 12),
+    )
+}
+
+/// The readable output: one table per scenario and phase count, then totals per policy.
+fn tables(set: &RunSet, scenarios: &[Scenario], phases: &[u8], policies: &[PolicyKind]) -> String {
+    let mut out = String::new();
+    for s in scenarios {
+        for &ph in phases {
+            let Some(first) = set
+                .runs
+                .iter()
+                .find(|r| r.scenario == s.name && r.phases == ph)
+            else {
+                continue;
+            };
+            out.push_str(&format!(
+                "{} at {ph} phase{} ({:.1} days; bound_zero_import_kwh {:.2}, bound_all_kwh {:.2})\n",
+                s.name,
+                if ph == 1 { "" } else { "s" },
+                s.rows.len() as f64 / 1440.0,
+                first.metrics.bound_zero_import_kwh,
+                first.metrics.bound_all_kwh,
+            ));
+            out.push_str(HEADER);
+            out.push('\n');
+            for &p in policies {
+                if let Some(r) = set.get(&s.name, ph, p) {
+                    let (seed, td) = (
+                        baseline(set, r, PolicyKind::Seed),
+                        baseline(set, r, PolicyKind::ThresholdDelay),
+                    );
+                    let t = one(&r.metrics);
+                    out.push_str(&table_row(
+                        p.name(),
+                        &t,
+                        &Ratios::of(&t, seed.as_ref(), td.as_ref()),
+                    ));
+                }
+            }
+            out.push('\n');
+        }
+    }
+    let totals: Vec<(PolicyKind, Totals)> = policies
+        .iter()
+        .map(|&p| (p, sunfill_sim::goal::totals(set, p)))
+        .collect();
+    let find = |k: PolicyKind| totals.iter().find(|(p, _)| *p == k).map(|(_, t)| *t);
+    let (seed, td) = (find(PolicyKind::Seed), find(PolicyKind::ThresholdDelay));
+    let runs = totals.first().map_or(0, |(_, t)| t.runs);
+    let bound0 = totals.first().map_or(0.0, |(_, t)| t.bound_zero_import_kwh);
+    out.push_str(&format!(
+        "totals over {runs} run{} per policy (bound_zero_import_kwh {bound0:.2})\n{HEADER}\n",
+        if runs == 1 { "" } else { "s" }
+    ));
+    for (p, t) in &totals {
+        out.push_str(&table_row(
+            p.name(),
+            t,
+            &Ratios::of(t, seed.as_ref(), td.as_ref()),
+        ));
+    }
+    out
+}
+
+/// The plot file of one scenario and phase count: `path` itself if there is only one,
+/// else `path` with `-<scenario>-<phases>ph` before the extension.
+fn plot_path(path: &Path, scenario: &str, phases: u8, single: bool) -> PathBuf {
+    if single {
+        return path.to_path_buf();
+    }
+    let stem = path
+        .file_stem()
+        .map_or_else(|| "plot".into(), |s| s.to_string_lossy().into_owned());
+    let ext = path
+        .extension()
+        .map_or_else(|| "svg".into(), |e| e.to_string_lossy().into_owned());
+    path.with_file_name(format!("{stem}-{scenario}-{phases}ph.{ext}"))
+}
+
+fn write_plots(
+    path: &Path,
+    set: &RunSet,
+    scenarios: &[Scenario],
+    phases: &[u8],
+    policies: &[PolicyKind],
+    utc_offset: Option<i32>,
+) -> anyhow::Result<()> {
+    let single = scenarios.len() * phases.len() == 1;
+    for s in scenarios {
+        for &ph in phases {
+            let runs: Vec<&RunResult> = policies
+                .iter()
+                .filter_map(|&p| set.get(&s.name, ph, p))
+                .collect();
+            let labels: Vec<String> = runs
+                .iter()
+                .map(|r| {
+                    let m = &r.metrics;
+                    format!(
+                        "{}: {:.1} kWh into the car, {:.1} kWh solar, {:.2} kWh import, {} starts",
+                        r.policy, m.ev_kwh, m.solar_kwh, m.import_kwh, m.starts
+                    )
+                })
+                .collect();
+            let panels: Vec<Panel<'_>> = runs
+                .iter()
+                .zip(&labels)
+                .filter_map(|(r, label)| {
+                    r.trace.as_ref().map(|trace| Panel {
+                        label: label.as_str(),
+                        trace,
+                    })
+                })
+                .collect();
+            let title = format!("{}, {ph} phase{}", s.name, if ph == 1 { "" } else { "s" });
+            let doc = svg(&Plot {
+                title: &title,
+                start_unix: s.start_unix,
+                utc_offset_min: utc_offset.or_else(|| utc_offset_for(&s.name)).unwrap_or(0),
+                panels: &panels,
+            });
+            let file = plot_path(path, &s.name, ph, single);
+            std::fs::write(&file, doc)
+                .with_context(|| format!("cannot write the plot {}", file.display()))?;
+            eprintln!("wrote {}", file.display());
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_and_offsets_parse() {
+        assert_eq!(parse_hhmm("08:30"), Ok(510));
+        assert!(parse_hhmm("24:00").is_err());
+        assert!(parse_hhmm("8").is_err());
+        assert_eq!(parse_offset("+2"), Ok(120));
+        assert_eq!(parse_offset("-06:00"), Ok(-360));
+        assert_eq!(parse_offset("5:30"), Ok(330));
+        assert!(parse_offset("+2h").is_err());
+        assert!(parse_kwh("-1").is_err());
+        assert_eq!(parse_kwh("12.5"), Ok(12.5));
+    }
+
+    #[test]
+    fn plot_paths_name_scenario_and_phases_when_there_are_several() {
+        let p = Path::new("out/day.svg");
+        assert_eq!(plot_path(p, "dk-x", 3, true), PathBuf::from("out/day.svg"));
+        assert_eq!(
+            plot_path(p, "dk-x", 1, false),
+            PathBuf::from("out/day-dk-x-1ph.svg")
+        );
+    }
+}
