@@ -8,11 +8,13 @@
 //! - [`time`]: the core's own [`time::Instant`] and [`time::Duration`] (milliseconds, passed in).
 //! - [`units`]: [`units::Deciamps`], the wallbox's current unit, and power helpers.
 //! - [`control`]: modes, configuration, the controller state machine and its [`control::Reason`]s.
+//! - [`heidelberg`]: the wallbox's register map; raw words in, validated readings out.
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod control;
+pub mod heidelberg;
 pub mod time;
 pub mod units;
 

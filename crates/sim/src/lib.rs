@@ -4,6 +4,9 @@
 //! # Layout
 //! - [`scenario`]: the scenario CSV reader (one row of PV and house power per minute).
 //! - [`car`]: the car behind the wallbox: setpoint writes in, drawn current out, with delays.
+//! - [`wallbox`]: a Heidelberg Energy Control with that car behind it, answering Modbus PDUs
+//!   (time passed in), shared by `sunfill sim-wallbox` and the replay simulator.
+//! - [`modbus`]: RTU/TCP server framing without I/O, for the simulated box.
 //! - [`model`]: the site replayed second by second, measurements to the policy, the metrics.
 //! - [`policy`]: the [`policy::Policy`] trait every controller under test implements.
 //! - [`seed`], [`threshold_delay`]: the two baseline policies of the benchmark.
@@ -19,6 +22,7 @@
 
 pub mod car;
 pub mod goal;
+pub mod modbus;
 pub mod model;
 pub mod plot;
 pub mod policy;
@@ -27,3 +31,4 @@ pub mod scenario;
 pub mod seed;
 pub mod sunfill_policy;
 pub mod threshold_delay;
+pub mod wallbox;

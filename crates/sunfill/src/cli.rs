@@ -44,12 +44,26 @@ pub enum Command {
     /// Replay scenarios through the simulated wallbox and car (BENCHMARK.md) and compare the
     /// policies.
     Simulate(crate::simulate::Args),
+    /// Talk to a Heidelberg Energy Control wallbox over Modbus (status, set-current, watchdog,
+    /// standby, scan...).
+    Wallbox(crate::heidelberg::cmd::WallboxArgs),
+    /// Run a simulated Heidelberg wallbox as a Modbus server (TCP, RTU, RTU over TCP).
+    SimWallbox(crate::heidelberg::cmd::SimWallboxArgs),
+    /// Benchmarks.
+    Bench(crate::heidelberg::cmd::BenchArgs),
 }
 
 /// Runs the chosen subcommand.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Simulate(args) => crate::simulate::run(args),
+        Command::Wallbox(args) => {
+            crate::heidelberg::cmd::run(crate::heidelberg::cmd::wallbox(args))
+        }
+        Command::SimWallbox(args) => {
+            crate::heidelberg::cmd::run(crate::heidelberg::cmd::sim_wallbox(args))
+        }
+        Command::Bench(args) => crate::heidelberg::cmd::run(crate::heidelberg::cmd::bench(args)),
         command => crate::commands::run(command),
     }
 }

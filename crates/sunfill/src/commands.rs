@@ -92,7 +92,9 @@ async fn run_async(command: Command) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Simulate(args) => crate::simulate::run(args),
+        Command::Simulate(_) | Command::Wallbox(_) | Command::SimWallbox(_) | Command::Bench(_) => {
+            anyhow::bail!("internal: this subcommand is not an async service command")
+        }
     }
 }
 

@@ -3,6 +3,8 @@
 //! # Layout
 //! - [`mqtt`]: broker connection (TLS, client certificates), site inputs, state, commands, Home
 //!   Assistant discovery. The only module that knows topics.
+//! - [`heidelberg`]: the Heidelberg Energy Control driver over Modbus RTU/TCP, the simulated
+//!   box as a Modbus server, and the `wallbox`, `sim-wallbox` and `bench modbus` commands.
 //! - [`config`]: the TOML config file; errors name the file, line and key.
 //! - [`certs`]: `sunfill certs init/show`: a small CA for Mosquitto and its clients.
 //! - [`check`]: `sunfill check`: walks DNS, TCP, TLS, login and subscriptions and explains failures.
@@ -16,6 +18,7 @@ pub mod check;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod heidelberg;
 pub mod mqtt;
 pub mod service;
 pub mod simulate;
