@@ -21,6 +21,7 @@
 #![warn(missing_docs)]
 
 pub mod car;
+pub mod generate;
 pub mod goal;
 pub mod modbus;
 pub mod model;

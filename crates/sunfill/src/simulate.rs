@@ -12,6 +12,7 @@ use serde::Serialize;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use sunfill_sim::generate::{self, Sky};
 use sunfill_sim::goal::{check_goal, Totals};
 use sunfill_sim::model::{utc_offset_for, Metrics};
 use sunfill_sim::plot::{svg, Panel, Plot};
@@ -21,9 +22,22 @@ use sunfill_sim::scenario::Scenario;
 /// Arguments of `sunfill simulate`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Scenario CSV files, or folders (every *.csv in them).
-    #[arg(long, value_name = "FILE|DIR", required = true, num_args = 1..)]
+    /// Scenario CSV files, or folders (every *.csv in them). Without any, sunfill's own
+    /// generated day is replayed (see --sky and --seed).
+    #[arg(long, value_name = "FILE|DIR", num_args = 1..)]
     pub scenario: Vec<PathBuf>,
+
+    /// The sky of the generated day used when no --scenario is given.
+    #[arg(long, value_enum, default_value = "broken-clouds")]
+    pub sky: SkyArg,
+
+    /// The seed of the generated day (each seed is another, reproducible day).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+
+    /// Write the generated day as a scenario CSV to this file and exit.
+    #[arg(long, value_name = "FILE")]
+    pub write_scenario: Option<PathBuf>,
 
     /// Phases the car charges on.
     #[arg(long, value_enum, default_value = "3")]
@@ -72,6 +86,15 @@ pub struct Args {
     /// Check BENCHMARK.md's goal (sunfill against both baselines); exit 1 if it is missed.
     #[arg(long)]
     pub check_goal: bool,
+}
+
+/// `--sky`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SkyArg {
+    /// A cloudless day.
+    Clear,
+    /// A cumulus day with many short shadows.
+    BrokenClouds,
 }
 
 /// `--phases`.
@@ -159,7 +182,29 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         PhaseArg::Three => &[3],
         PhaseArg::Both => &[1, 3],
     };
-    let scenarios = load_scenarios(&args.scenario)?;
+    let scenarios = if args.scenario.is_empty() || args.write_scenario.is_some() {
+        let sky = match args.sky {
+            SkyArg::Clear => Sky::Clear,
+            SkyArg::BrokenClouds => Sky::BrokenClouds,
+        };
+        let day = generate::day(sky, args.seed);
+        if let Some(path) = &args.write_scenario {
+            std::fs::write(path, generate::to_csv(&day, args.seed))
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            eprintln!("wrote {} ({} rows)", path.display(), day.rows.len());
+            return Ok(ExitCode::SUCCESS);
+        }
+        if !args.json {
+            eprintln!(
+                "no --scenario given: replaying sunfill's generated day \"{}\" (seed {}; a synthetic \
+                 model, not measured data). Give --scenario FILE|DIR for your own days.",
+                day.name, args.seed
+            );
+        }
+        vec![day]
+    } else {
+        load_scenarios(&args.scenario)?
+    };
     let options = RunOptions {
         meas_period_s: args.meas_period,
         window: args.arrive.zip(args.leave),
