@@ -2,7 +2,9 @@
 //! fed the simulator's measurements as Home Assistant and the wallbox would deliver them.
 
 use crate::policy::{Measurement, Policy};
-use sunfill_core::control::{Config, Controller, Input, PhaseConfig, VehicleState, WallboxReading};
+use sunfill_core::control::{
+    Config, Controller, Input, PhaseConfig, Reason, VehicleState, WallboxReading,
+};
 use sunfill_core::{Deciamps, Instant};
 
 /// The `sunfill` policy.
@@ -10,6 +12,7 @@ use sunfill_core::{Deciamps, Instant};
 pub struct SunfillPolicy {
     ctl: Controller,
     phases: u8,
+    last_reason: Option<Reason>,
 }
 
 impl SunfillPolicy {
@@ -31,7 +34,13 @@ impl SunfillPolicy {
         SunfillPolicy {
             ctl: Controller::new(config),
             phases,
+            last_reason: None,
         }
+    }
+
+    /// The reason of the controller's latest decision, if it has decided yet.
+    pub fn last_reason(&self) -> Option<Reason> {
+        self.last_reason
     }
 
     /// The controller inside, for inspection in tests.
@@ -82,6 +91,7 @@ impl Policy for SunfillPolicy {
         let due = self.ctl.poll_at().is_some_and(|t| t <= now);
         if reading.is_some() || due {
             let d = self.ctl.step(now);
+            self.last_reason = Some(d.reason);
             if d.changed {
                 return Some(d.current.0);
             }

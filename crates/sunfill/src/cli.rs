@@ -1,9 +1,11 @@
-//! The command line: one subcommand per module, each with its own arguments struct.
+//! The command line: one subcommand per module, each with its own arguments.
 //!
 //! To add a subcommand, add a module with an `Args` struct (clap `Args` derive) and a
 //! `run(args) -> anyhow::Result<ExitCode>`, then a variant of [`Command`] and an arm in [`run`].
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+use std::net::IpAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// Charge an electric car from rooftop solar.
@@ -18,6 +20,27 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the MQTT service (site inputs, state, commands, Home Assistant discovery).
+    Run {
+        /// The config file.
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Check the path to the broker step by step and explain what fails.
+    Check {
+        /// The config file.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Seconds to wait for input values.
+        #[arg(long, default_value_t = 10)]
+        wait: u64,
+    },
+    /// Certificates for Mosquitto and its clients.
+    #[command(subcommand)]
+    Certs(CertsCommand),
+    /// Home Assistant integration.
+    #[command(subcommand)]
+    Ha(HaCommand),
     /// Replay scenarios through the simulated wallbox and car (BENCHMARK.md) and compare the
     /// policies.
     Simulate(crate::simulate::Args),
@@ -41,7 +64,51 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             crate::heidelberg::cmd::run(crate::heidelberg::cmd::sim_wallbox(args))
         }
         Command::Bench(args) => crate::heidelberg::cmd::run(crate::heidelberg::cmd::bench(args)),
+        command => crate::commands::run(command),
     }
+}
+
+/// `sunfill certs ...`.
+#[derive(Debug, Subcommand)]
+pub enum CertsCommand {
+    /// Create a CA, a broker certificate, client certificates and config snippets.
+    Init(CertsInit),
+    /// Describe the certificate(s) in a PEM file in plain words.
+    Show {
+        /// A PEM file.
+        file: PathBuf,
+    },
+}
+
+/// Arguments of `sunfill certs init`.
+#[derive(Debug, Args)]
+pub struct CertsInit {
+    /// Output directory.
+    #[arg(long)]
+    pub dir: PathBuf,
+    /// The broker's host name as clients connect to it.
+    #[arg(long)]
+    pub host: String,
+    /// An IP address of the broker (repeatable).
+    #[arg(long = "ip")]
+    pub ips: Vec<IpAddr>,
+    /// A client certificate to create (repeatable; default: sunfill).
+    #[arg(long = "client")]
+    pub clients: Vec<String>,
+    /// Validity of broker and client certificates, days.
+    #[arg(long, default_value_t = 825)]
+    pub days: i64,
+}
+
+/// `sunfill ha ...`.
+#[derive(Debug, Subcommand)]
+pub enum HaCommand {
+    /// Delete sunfill's device from Home Assistant (empty retained discovery messages).
+    Remove {
+        /// The config file.
+        #[arg(long, short)]
+        config: PathBuf,
+    },
 }
 
 #[cfg(test)]

@@ -4,16 +4,19 @@
 //! may also ask for another exit code (`simulate --check-goal` exits 1 when the goal is missed).
 #![forbid(unsafe_code)]
 
-mod cli;
-mod heidelberg;
-mod simulate;
-
 use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
-    match cli::run(cli) {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = sunfill::cli::Cli::parse();
+    match sunfill::cli::run(cli) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("sunfill: {e:#}");

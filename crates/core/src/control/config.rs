@@ -75,15 +75,35 @@ impl Default for BatteryPolicy {
 
 /// Knobs of the solar policy. The defaults are what the benchmark measures; change them only with
 /// a benchmark run to show why.
+///
+/// The import budget is a bucket of grid energy the car may use to ride through dips on the
+/// minimum current. It fills by `earn_permille` of every Wh of solar energy the car takes and
+/// empties by every Wh imported; it never holds more than `budget_cap_secs` seconds of the
+/// minimum power. So over any stretch of charging, import <= earn x solar + one bucket.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Tuning {
-    /// Import energy the car may take from the grid to ride through one dip below the minimum
-    /// current, expressed as seconds of the full minimum power (so it scales with the phases).
-    pub dip_budget_secs: u32,
-    /// How long a surplus above the minimum must last before a start.
+    /// Import allowed per solar energy charged, in per mille (50 = 5 %).
+    pub earn_permille: u32,
+    /// Bucket size, in seconds of the full minimum power (so it scales with the phases).
+    pub budget_cap_secs: u32,
+    /// Bucket content granted at a start when it holds less, in seconds of the minimum power.
+    pub budget_start_secs: u32,
+    /// How long a surplus above the minimum must last at least before a start.
     pub start_delay: Duration,
+    /// A start also needs the surplus above the minimum power, integrated over time, to reach
+    /// this many seconds of the minimum power: a large surplus starts soon, a marginal one
+    /// (which tends to vanish again within minutes) waits. 0 disables the rule.
+    pub start_excess_secs: u32,
+    /// A surplus above the minimum that lasts this long starts the car whatever its excess
+    /// (zero: no such limit).
+    pub start_delay_max: Duration,
     /// Extra surplus (W) required to start, on top of the minimum power.
     pub start_margin_w: i32,
+    /// After a stop within `restart_window`, a start needs the surplus to last this long instead
+    /// of `start_delay`: a sun gap between clouds is not worth a start.
+    pub restart_delay: Duration,
+    /// How long after a stop the longer `restart_delay` applies.
+    pub restart_window: Duration,
     /// Surplus (W) kept back while tracking, against the reaction delay.
     pub track_margin_w: i32,
     /// A setpoint increase smaller than this is not written (damped up); decreases always are.
@@ -93,9 +113,15 @@ pub struct Tuning {
 impl Default for Tuning {
     fn default() -> Self {
         Tuning {
-            dip_budget_secs: 60,
-            start_delay: Duration::from_secs(30),
+            earn_permille: 330,
+            budget_cap_secs: 3,
+            budget_start_secs: 10,
+            start_delay: Duration::from_secs(20),
+            start_excess_secs: 30,
+            start_delay_max: Duration::from_secs(300),
             start_margin_w: 0,
+            restart_delay: Duration::from_secs(120),
+            restart_window: Duration::from_secs(1800),
             track_margin_w: 0,
             up_step: Deciamps(1),
         }

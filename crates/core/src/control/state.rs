@@ -20,10 +20,14 @@ pub struct Decision {
 /// Where the solar policy is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Solar {
-    /// Not charging; `above_since` is when the surplus first reached the start level.
-    Stopped { above_since: Option<Instant> },
-    /// Charging; `deficit_ws` is the import (W*s) used in the current dip below the minimum.
-    Charging { deficit_ws: i64 },
+    /// Not charging; `above_since` is when the surplus first reached the start level,
+    /// `excess_ws` the surplus above the minimum power integrated since then (W*s).
+    Stopped {
+        above_since: Option<Instant>,
+        excess_ws: i64,
+    },
+    /// Charging.
+    Charging,
 }
 
 /// The sans-IO controller. See the [module docs](super).
@@ -43,6 +47,9 @@ pub struct Controller {
     setpoint: Deciamps,
     last_step: Option<Instant>,
     last_surplus_w: Option<i32>,
+    /// The import budget's content, W*s (see [`Tuning`](super::Tuning)).
+    credit_ws: i64,
+    last_stop: Option<Instant>,
     wake_at: Option<Instant>,
 }
 
@@ -60,10 +67,15 @@ impl Controller {
             wallbox: None,
             measured_phases: None,
             battery_buffer: false,
-            solar: Solar::Stopped { above_since: None },
+            solar: Solar::Stopped {
+                above_since: None,
+                excess_ws: 0,
+            },
             setpoint: Deciamps::ZERO,
             last_step: None,
             last_surplus_w: None,
+            credit_ws: 0,
+            last_stop: None,
             wake_at: None,
         }
     }
@@ -88,9 +100,12 @@ impl Controller {
         if mode != self.mode {
             self.mode = mode;
             if !self.setpoint.is_zero() {
-                self.solar = Solar::Charging { deficit_ws: 0 };
+                self.solar = Solar::Charging;
             } else {
-                self.solar = Solar::Stopped { above_since: None };
+                self.solar = Solar::Stopped {
+                    above_since: None,
+                    excess_ws: 0,
+                };
             }
         }
     }
@@ -224,7 +239,10 @@ impl Controller {
     }
 
     fn stop(&mut self) {
-        self.solar = Solar::Stopped { above_since: None };
+        self.solar = Solar::Stopped {
+            above_since: None,
+            excess_ws: 0,
+        };
         self.last_surplus_w = None;
     }
 
@@ -251,12 +269,12 @@ impl Controller {
         match self.mode {
             Mode::Now => {
                 let a = self.clamp(self.config.max_current);
-                self.solar = Solar::Charging { deficit_ws: 0 };
+                self.solar = Solar::Charging;
                 return (a, Reason::Now(a));
             }
             Mode::Fixed(a) => {
                 let a = self.clamp(a);
-                self.solar = Solar::Charging { deficit_ws: 0 };
+                self.solar = Solar::Charging;
                 return (a, Reason::Fixed(a));
             }
             _ => {}
@@ -265,7 +283,7 @@ impl Controller {
             Ok(s) => s,
             Err(stale) => {
                 return if self.mode == Mode::MinPv {
-                    self.solar = Solar::Charging { deficit_ws: 0 };
+                    self.solar = Solar::Charging;
                     let a = self.clamp(Deciamps::ZERO);
                     (a, Reason::StaleMin(stale))
                 } else {
@@ -284,31 +302,65 @@ impl Controller {
         let min = self.clamp(Deciamps::ZERO);
         let max = self.clamp(Deciamps::MAX_HEIDELBERG);
         let min_w = min.watts(volts, phases);
-        let budget_ws = min_w as i64 * t.dip_budget_secs as i64;
         let target =
             Deciamps::floor_from_watts(surplus.saturating_sub(t.track_margin_w), volts, phases);
         let prev_surplus = self.last_surplus_w.unwrap_or(surplus);
         self.last_surplus_w = Some(surplus);
 
         match self.solar {
-            Solar::Stopped { above_since } => {
+            Solar::Stopped {
+                above_since,
+                excess_ws,
+            } => {
                 if self.mode == Mode::MinPv {
-                    self.solar = Solar::Charging { deficit_ws: 0 };
+                    self.solar = Solar::Charging;
                     return self.charging_setpoint(target, min, max, surplus);
                 }
                 if surplus >= min_w.saturating_add(t.start_margin_w) {
                     let since = above_since.unwrap_or(now);
                     let waited = now.saturating_since(since);
-                    if waited >= t.start_delay {
-                        self.solar = Solar::Charging { deficit_ws: 0 };
+                    let recent_stop = self
+                        .last_stop
+                        .is_some_and(|s| now.saturating_since(s) < t.restart_window);
+                    let delay = if recent_stop {
+                        t.restart_delay
+                    } else {
+                        t.start_delay
+                    };
+                    let excess_ws = if above_since.is_some() {
+                        let dms = dt.total_millis().min(120_000) as i64;
+                        excess_ws + (prev_surplus as i64 - min_w as i64).max(0) * dms / 1000
+                    } else {
+                        0
+                    };
+                    let excess_needed = min_w as i64 * t.start_excess_secs as i64;
+                    let patient = t.start_delay_max > Duration::ZERO && waited >= t.start_delay_max;
+                    if waited >= delay && (excess_ws >= excess_needed || patient) {
+                        self.solar = Solar::Charging;
+                        let grant = min_w as i64 * t.budget_start_secs as i64;
+                        self.credit_ws = self.credit_ws.max(grant);
                         return self.charging_setpoint(target, min, max, surplus);
                     }
                     self.solar = Solar::Stopped {
                         above_since: Some(since),
+                        excess_ws,
                     };
-                    self.wake_at = Some(since + t.start_delay);
-                    let remaining =
-                        Duration::from_millis(t.start_delay.total_millis() - waited.total_millis());
+                    self.wake_at = Some(if waited < delay {
+                        since + delay
+                    } else {
+                        // The excess still short: look again when it would be reached.
+                        let rate = (surplus as i64 - min_w as i64).max(1);
+                        let left_ms = (excess_needed - excess_ws).max(0) * 1000 / rate;
+                        let by_excess = now + Duration::from_millis(left_ms.max(1000) as u64);
+                        if t.start_delay_max > Duration::ZERO {
+                            by_excess.min(since + t.start_delay_max)
+                        } else {
+                            by_excess
+                        }
+                    });
+                    let remaining = Duration::from_millis(
+                        delay.total_millis().saturating_sub(waited.total_millis()),
+                    );
                     (
                         Deciamps::ZERO,
                         Reason::StartPending {
@@ -317,7 +369,10 @@ impl Controller {
                         },
                     )
                 } else {
-                    self.solar = Solar::Stopped { above_since: None };
+                    self.solar = Solar::Stopped {
+                        above_since: None,
+                        excess_ws: 0,
+                    };
                     (
                         Deciamps::ZERO,
                         Reason::WaitingForSurplus {
@@ -328,19 +383,19 @@ impl Controller {
                     )
                 }
             }
-            Solar::Charging { deficit_ws } => {
-                // The previous surplus held since the previous step.
+            Solar::Charging => {
+                // Book the last interval: the previous surplus and setpoint held since then.
                 let dms = dt.total_millis().min(120_000) as i64;
-                let short_ws = (min_w as i64 - prev_surplus as i64) * dms / 1000;
-                let deficit = (deficit_ws + short_ws).max(0);
+                let car_w = self.setpoint.watts(volts, phases) as i64;
+                let solar_w = car_w.min(prev_surplus.max(0) as i64);
+                let import_w = car_w - solar_w;
+                let earned = solar_w * t.earn_permille as i64 / 1000;
+                let cap_ws = min_w as i64 * t.budget_cap_secs as i64;
+                self.credit_ws = (self.credit_ws + (earned - import_w) * dms / 1000).min(cap_ws);
                 if target >= min {
-                    self.solar = Solar::Charging {
-                        deficit_ws: deficit,
-                    };
                     return self.charging_setpoint(target, min, max, surplus);
                 }
                 if self.mode == Mode::MinPv {
-                    self.solar = Solar::Charging { deficit_ws: 0 };
                     return (
                         min,
                         Reason::MinPvFloor {
@@ -349,29 +404,28 @@ impl Controller {
                         },
                     );
                 }
-                let rate_w = min_w as i64 - surplus as i64;
-                if deficit >= budget_ws {
+                if self.credit_ws <= 0 {
+                    self.credit_ws = 0;
+                    self.last_stop = Some(now);
                     self.stop();
                     return (
                         Deciamps::ZERO,
                         Reason::BudgetSpent {
-                            budget_wh: (budget_ws / 3600) as u32,
+                            budget_wh: (cap_ws / 3600) as u32,
                         },
                     );
                 }
+                let rate_w = min_w as i64 - surplus as i64;
                 if rate_w > 0 {
-                    let left_ms = (budget_ws - deficit) * 1000 / rate_w;
+                    let left_ms = self.credit_ws * 1000 / rate_w;
                     self.wake_at = Some(now + Duration::from_millis(left_ms.max(1) as u64));
                 }
-                self.solar = Solar::Charging {
-                    deficit_ws: deficit,
-                };
                 (
                     min,
                     Reason::Holding {
                         current: min,
-                        used_wh: (deficit / 3600) as u32,
-                        budget_wh: (budget_ws / 3600) as u32,
+                        used_wh: ((cap_ws - self.credit_ws).max(0) / 3600) as u32,
+                        budget_wh: (cap_ws / 3600) as u32,
                     },
                 )
             }

@@ -318,11 +318,30 @@ fn decreases_are_written_at_once() {
 fn tracking_never_exceeds_surplus() {
     for surplus in [4140, 5000, 6543, 9999, 11_040] {
         let mut c = controller_pv();
-        let d = run(&mut c, 0, 300, surplus);
+        // A surplus of exactly the minimum has no excess: it starts only after the longest wait.
+        let d = run(&mut c, 0, 400, surplus);
         let a = d[d.len() - 1].current;
         assert!(a.watts(230, 3) <= surplus, "{a} at {surplus} W");
         assert!(a >= Deciamps(60));
     }
+}
+
+#[test]
+fn a_marginal_surplus_waits_for_the_longest_start_delay() {
+    let mut c = controller_pv();
+    let d = run(&mut c, 0, 400, 4140);
+    let first = d.iter().position(|d| !d.current.is_zero());
+    let max_wait = Config::default().tuning.start_delay_max.total_secs() as usize;
+    assert_eq!(first, Some(max_wait / 10));
+}
+
+#[test]
+fn a_large_surplus_starts_soon() {
+    let mut c = controller_pv();
+    let d = run(&mut c, 0, 200, 11_000);
+    let first = d.iter().position(|d| !d.current.is_zero());
+    // 30 s of the minimum power above it arrives within the 20 s minimum delay + one reading.
+    assert!(first.is_some_and(|i| i <= 3), "{first:?}");
 }
 
 #[test]

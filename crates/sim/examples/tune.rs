@@ -1,0 +1,201 @@
+//! Policy tuning harness: runs the baselines once, then sunfill variants, over every scenario in a
+//! folder with 1 and 3 phases, and prints each variant's totals and goal margins.
+//!
+//! `cargo run --release -p sunfill-sim --example tune -- ../shared/data/scenarios`
+//!
+//! Variants are given as `key=value,...` strings after the folder (keys: earn, cap, grant, delay,
+//! margin, up); none means the defaults.
+
+// A developer tool: a bad path or argument may abort it.
+#![allow(clippy::expect_used, clippy::unwrap_used, missing_docs)]
+
+use std::path::PathBuf;
+use sunfill_core::control::{Config, PhaseConfig};
+use sunfill_sim::model::{simulate, Metrics};
+use sunfill_sim::policy::Policy;
+use sunfill_sim::runner::{site_config, PolicyKind, RunOptions};
+use sunfill_sim::scenario::Scenario;
+use sunfill_sim::sunfill_policy::SunfillPolicy;
+
+#[derive(Default, Clone, Copy)]
+struct Sum {
+    solar: f64,
+    import: f64,
+    starts: u32,
+    bound: f64,
+}
+impl Sum {
+    fn add(&mut self, m: &Metrics) {
+        self.solar += m.solar_kwh;
+        self.import += m.import_kwh;
+        self.starts += m.starts;
+        self.bound += m.bound_zero_import_kwh;
+    }
+}
+
+mod common;
+use common::parse as parse_variant;
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let dir = PathBuf::from(args.next().unwrap_or("../shared/data/scenarios".into()));
+    let variants: Vec<String> = args.collect();
+    let variants = if variants.is_empty() {
+        vec![String::new()]
+    } else {
+        variants
+    };
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("scenario dir")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "csv"))
+        .collect();
+    files.sort();
+    let scenarios: Vec<Scenario> = files
+        .iter()
+        .map(|p| Scenario::read(p).expect("scenario"))
+        .collect();
+    let opts = RunOptions::default();
+    let runs: Vec<(usize, u8)> = (0..scenarios.len())
+        .flat_map(|i| [(i, 1u8), (i, 3u8)])
+        .collect();
+    let run_policy = |mk: &(dyn Fn(u8) -> Box<dyn Policy + Send> + Sync)| -> Vec<Metrics> {
+        std::thread::scope(|s| {
+            let hs: Vec<_> = runs
+                .iter()
+                .map(|&(i, ph)| {
+                    let sc = &scenarios[i];
+                    let cfg = site_config(sc, ph, &opts).expect("cfg");
+                    s.spawn(move || {
+                        let mut p = mk(ph);
+                        simulate(sc, &cfg, p.as_mut(), None).metrics
+                    })
+                })
+                .collect();
+            hs.into_iter().map(|h| h.join().expect("join")).collect()
+        })
+    };
+    let seed = run_policy(&|ph| PolicyKind::Seed.build(ph));
+    let td = run_policy(&|ph| PolicyKind::ThresholdDelay.build(ph));
+    let (mut ss, mut ts) = (Sum::default(), Sum::default());
+    seed.iter().for_each(|m| ss.add(m));
+    td.iter().for_each(|m| ts.add(m));
+    println!(
+        "seed: solar {:.1} import {:.2} starts {} | td: solar {:.1} import {:.2} starts {} | bound {:.1}",
+        ss.solar, ss.import, ss.starts, ts.solar, ts.import, ts.starts, ts.bound
+    );
+    let search: usize = std::env::var("TUNE_SEARCH")
+        .ok()
+        .and_then(|x| x.parse().ok())
+        .unwrap_or(0);
+    let mut variants = variants;
+    if search > 0 {
+        let mut x: u64 = 0x9E3779B97F4A7C15;
+        let mut rnd = |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        variants.clear();
+        for _ in 0..search {
+            let earn = [0, 100, 200, 330, 500][rnd(5) as usize];
+            let cap = [3, 10, 20, 40, 60, 90, 120, 180][rnd(8) as usize];
+            let grant = [3, 10, 20, 40, 60, 90][rnd(6) as usize];
+            let delay = [10, 20, 30, 60][rnd(4) as usize];
+            let margin = 0;
+            let sx = [0, 10, 20, 30, 45, 60][rnd(6) as usize];
+            let mw = [0, 60, 90, 120, 180, 300][rnd(6) as usize];
+            let rdelay = [30, 60, 90, 120, 180][rnd(5) as usize];
+            let rwin = [0, 300, 600, 1800][rnd(4) as usize];
+            variants.push(format!("earn={earn},cap={cap},grant={grant},delay={delay},margin={margin},sx={sx},maxwait={mw},rdelay={rdelay},rwin={rwin}"));
+        }
+    }
+    let mut scored: Vec<(f64, String)> = Vec::new();
+    for v in &variants {
+        let tuning = parse_variant(v);
+        let ours = run_policy(&move |ph| {
+            let cfg = Config {
+                phases: if ph == 1 {
+                    PhaseConfig::One
+                } else {
+                    PhaseConfig::Three
+                },
+                tuning,
+                ..Config::default()
+            };
+            Box::new(SunfillPolicy::with_config(cfg, ph))
+        });
+        let mut os = Sum::default();
+        ours.iter().for_each(|m| os.add(m));
+        let mut bad = Vec::new();
+        for (k, &(i, ph)) in runs.iter().enumerate() {
+            let (o, t, s) = (&ours[k], &td[k], &seed[k]);
+            let name = &scenarios[i].name;
+            if o.solar_kwh < 0.97 * t.solar_kwh || o.solar_kwh < 0.98 * s.solar_kwh {
+                bad.push(format!(
+                    "{name}/{ph} solar {:.2} td {:.2} seed {:.2}",
+                    o.solar_kwh, t.solar_kwh, s.solar_kwh
+                ));
+            }
+            if o.import_kwh > t.import_kwh + 0.1 {
+                bad.push(format!(
+                    "{name}/{ph} import {:.2} td {:.2}",
+                    o.import_kwh, t.import_kwh
+                ));
+            }
+            if o.starts > t.starts + 2 {
+                bad.push(format!("{name}/{ph} starts {} td {}", o.starts, t.starts));
+            }
+        }
+        let mut run_excess = 0.0f64;
+        for (k, _) in runs.iter().enumerate() {
+            let (o, t, s) = (&ours[k], &td[k], &seed[k]);
+            let need = (0.97 * t.solar_kwh).max(0.98 * s.solar_kwh);
+            run_excess += ((need - o.solar_kwh) / need.max(1.0)).max(0.0);
+            run_excess += ((o.import_kwh - t.import_kwh - 0.1) / t.import_kwh.max(1.0)).max(0.0);
+            run_excess +=
+                ((o.starts as f64 - t.starts as f64 - 2.0) / (t.starts as f64).max(5.0)).max(0.0);
+        }
+        let score = [
+            ts.solar / os.solar,
+            os.import / (0.5 * ts.import),
+            os.starts as f64 / (0.8 * ts.starts as f64),
+            os.starts as f64 / (0.1 * ss.starts as f64),
+        ]
+        .into_iter()
+        .fold(0.0f64, f64::max)
+            + run_excess;
+        scored.push((score, v.clone()));
+        if search > 0 {
+            continue;
+        }
+        println!(
+            "[{v}] solar {:.1} ({:.3} td) import {:.2} ({:.2} td) starts {} ({:.2} td, {:.3} seed) {}",
+            os.solar,
+            os.solar / ts.solar,
+            os.import,
+            os.import / ts.import,
+            os.starts,
+            os.starts as f64 / ts.starts as f64,
+            os.starts as f64 / ss.starts as f64,
+            if bad.is_empty() { "per-run OK".to_string() } else { format!("BAD: {}", bad.join("; ")) }
+        );
+        if std::env::var("TUNE_DETAIL").is_ok() {
+            for (k, &(i, ph)) in runs.iter().enumerate() {
+                let (o, t, s) = (&ours[k], &td[k], &seed[k]);
+                println!(
+                    "   {:34} {ph}ph  ours {:6.2}/{:5.2}/{:3}  td {:6.2}/{:5.2}/{:3}  seed {:6.2}/{:5.2}/{:3}",
+                    scenarios[i].name, o.solar_kwh, o.import_kwh, o.starts, t.solar_kwh, t.import_kwh, t.starts,
+                    s.solar_kwh, s.import_kwh, s.starts
+                );
+            }
+        }
+    }
+    if search > 0 {
+        scored.sort_by(|a, b| a.0.total_cmp(&b.0));
+        for (score, v) in scored.iter().take(12) {
+            println!("{score:.3} {v}");
+        }
+    }
+}

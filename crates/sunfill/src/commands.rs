@@ -1,0 +1,122 @@
+//! The service-side subcommands (`run`, `check`, `certs`, `ha`), which need the async runtime.
+
+use crate::cli::{CertsCommand, Command, HaCommand};
+use crate::config::Config;
+use anyhow::Context as _;
+use std::process::ExitCode;
+
+/// Runs `command` on a small multi-threaded tokio runtime.
+pub fn run(command: Command) -> anyhow::Result<ExitCode> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    rt.block_on(run_async(command))
+}
+
+async fn run_async(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Run { config } => {
+            let c = Config::load(&config)?;
+            let settings = c.mqtt_settings()?;
+            let service = crate::service::Service::new(
+                c.topics()?,
+                c.inputs()?,
+                sunfill_core::Config::default(),
+            );
+            crate::service::run(settings, service, shutdown_signal()).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Check { config, wait } => {
+            let r = crate::check::check_file(&config, std::time::Duration::from_secs(wait)).await;
+            print!("{}", crate::check::render(&r));
+            Ok(if r.ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        Command::Certs(CertsCommand::Init(a)) => {
+            let r = crate::certs::init(&crate::certs::InitOptions {
+                dir: a.dir,
+                host: a.host,
+                ips: a.ips,
+                clients: a.clients,
+                days: a.days,
+            })?;
+            println!("wrote to {}:", r.dir.display());
+            for f in &r.files {
+                println!("  {}", f.display());
+            }
+            println!("\n--- mosquitto.conf ---\n{}", r.mosquitto_conf);
+            println!("--- sunfill.toml ---\n{}", r.sunfill_toml);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Certs(CertsCommand::Show { file }) => {
+            print!("{}", crate::certs::show(&file)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Ha(HaCommand::Remove { config }) => {
+            let c = Config::load(&config)?;
+            let settings = c.mqtt_settings()?;
+            let topics = c.topics()?;
+            let (client, mut eventloop) = crate::mqtt::broker::connect_once(&settings).await?;
+            let msgs = crate::mqtt::discovery::removal(&topics);
+            let n = msgs.len();
+            for m in msgs {
+                client
+                    .publish(m.topic, rumqttc::QoS::AtLeastOnce, true, Vec::<u8>::new())
+                    .await
+                    .context("queueing a removal message")?;
+            }
+            // Wait for the broker to acknowledge every removal before disconnecting.
+            let mut acked = 0;
+            while acked < n {
+                match tokio::time::timeout(std::time::Duration::from_secs(10), eventloop.poll())
+                    .await
+                {
+                    Ok(Ok(rumqttc::Event::Incoming(rumqttc::Packet::PubAck(_)))) => acked += 1,
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => anyhow::bail!("connection lost while removing discovery: {e}"),
+                    Err(_) => anyhow::bail!(
+                        "the broker acknowledged only {acked} of {n} removals within 10 s"
+                    ),
+                }
+            }
+            let _ = client.disconnect().await;
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(2), eventloop.poll()).await;
+            println!(
+                "removed {n} Home Assistant discovery entries of {}",
+                topics.base
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Simulate(_) | Command::Wallbox(_) | Command::SimWallbox(_) | Command::Bench(_) => {
+            anyhow::bail!("internal: this subcommand is not an async service command")
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

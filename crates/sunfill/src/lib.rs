@@ -1,0 +1,24 @@
+//! sunfill, the service: Home Assistant over MQTT in, wallbox commands out.
+//!
+//! # Layout
+//! - [`mqtt`]: broker connection (TLS, client certificates), site inputs, state, commands, Home
+//!   Assistant discovery. The only module that knows topics.
+//! - [`heidelberg`]: the Heidelberg Energy Control driver over Modbus RTU/TCP, the simulated
+//!   box as a Modbus server, and the `wallbox`, `sim-wallbox` and `bench modbus` commands.
+//! - [`config`]: the TOML config file; errors name the file, line and key.
+//! - [`certs`]: `sunfill certs init/show`: a small CA for Mosquitto and its clients.
+//! - [`check`]: `sunfill check`: walks DNS, TCP, TLS, login and subscriptions and explains failures.
+//! - [`simulate`]: `sunfill simulate`: the replay benchmark of `sunfill-sim` as a command.
+//! - [`commands`]: the async subcommands (`run`, `check`, `certs`, `ha`).
+//! - [`service`]: the MQTT side of the daemon: readings to the controller, state and discovery out.
+#![forbid(unsafe_code)]
+
+pub mod certs;
+pub mod check;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod heidelberg;
+pub mod mqtt;
+pub mod service;
+pub mod simulate;

@@ -1,0 +1,358 @@
+//! The MQTT side of the daemon: site readings into the controller, decisions, state and
+//! discovery out, commands in.
+//!
+//! [`Service`] is sans-IO: messages and the time go in, messages to publish come out. [`run`]
+//! connects it to a [`Link`]. The wallbox side (Modbus) feeds [`Service::wallbox`].
+
+use crate::mqtt::backoff::Backoff;
+use crate::mqtt::inputs::{Inputs, Reading, Unavailable, Value};
+use crate::mqtt::link::{Link, LinkEvent, Message};
+use crate::mqtt::outputs::{
+    command, reason_code, state_messages, ChargeState, Controls, Publish, Snapshot, Topics,
+};
+use crate::mqtt::{discovery, Error, Settings};
+use std::collections::BTreeMap;
+use std::future::Future;
+use sunfill_core::control::WallboxReading;
+use sunfill_core::{Config, Controller, Decision, Instant};
+
+/// The latest state of one site reading, for display and diagnosis.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SiteReading {
+    /// The value or why there is none.
+    pub value: Result<Value, Unavailable>,
+    /// Received at (service clock).
+    pub at: Instant,
+    /// A retained value of unknown age not (yet) used for control.
+    pub display_only: bool,
+}
+
+/// The MQTT service state.
+#[derive(Debug)]
+pub struct Service {
+    topics: Topics,
+    inputs: Inputs,
+    controls: Controls,
+    controller: Controller,
+    site: BTreeMap<&'static str, SiteReading>,
+    wallbox: Option<WallboxReading>,
+    wallbox_online: bool,
+    last: Option<Decision>,
+    published: BTreeMap<String, String>,
+}
+
+impl Service {
+    /// A service for these topics and inputs; the inputs' maximum ages go into the controller.
+    pub fn new(topics: Topics, inputs: Inputs, mut config: Config) -> Service {
+        config.max_age = inputs.max_age(config.max_age);
+        Service {
+            topics,
+            inputs,
+            controls: Controls::new(config),
+            controller: Controller::new(config),
+            site: BTreeMap::new(),
+            wallbox: None,
+            wallbox_online: false,
+            last: None,
+            published: BTreeMap::new(),
+        }
+    }
+
+    /// Topics to subscribe to: inputs, commands, and Home Assistant's status.
+    pub fn subscriptions(&self) -> Vec<String> {
+        let mut s = self.inputs.topics();
+        s.push(self.topics.set_filter());
+        s.push(self.topics.ha_status());
+        s
+    }
+
+    /// The last decision.
+    pub fn decision(&self) -> Option<Decision> {
+        self.last
+    }
+
+    /// The latest site readings by name.
+    pub fn site(&self) -> &BTreeMap<&'static str, SiteReading> {
+        &self.site
+    }
+
+    /// After every CONNACK: discovery and the full state (the broker may have lost both).
+    pub fn on_connected(&mut self, now: Instant) -> Vec<Publish> {
+        self.published.clear();
+        let mut out = discovery::messages(&self.topics);
+        out.extend(self.step(now));
+        out
+    }
+
+    /// A wallbox reading (from the Modbus side); `None` when the wallbox does not answer.
+    pub fn wallbox(&mut self, now: Instant, reading: Option<WallboxReading>) -> Vec<Publish> {
+        self.wallbox_online = reading.is_some();
+        if let Some(r) = reading {
+            self.wallbox = Some(r);
+            self.controller.update(now, sunfill_core::Input::Wallbox(r));
+        }
+        self.step(now)
+    }
+
+    /// A timer tick: re-decide (readings may have gone stale).
+    pub fn tick(&mut self, now: Instant) -> Vec<Publish> {
+        self.step(now)
+    }
+
+    /// A message from the broker.
+    pub fn on_message(&mut self, now: Instant, msg: &Message) -> Vec<Publish> {
+        if msg.topic == self.topics.ha_status() {
+            if msg.payload.as_slice() == b"online" {
+                tracing::info!("Home Assistant is online: publishing discovery again");
+                let mut out = discovery::messages(&self.topics);
+                self.published.clear();
+                out.extend(self.step(now));
+                return out;
+            }
+            return Vec::new();
+        }
+        if let Some(result) = command(&self.topics, &self.controls, &msg.topic, &msg.payload) {
+            if msg.retained {
+                // A retained command would be replayed on every restart; ignore it.
+                tracing::warn!(
+                    "ignoring retained command on {}; publish commands without the retain flag",
+                    msg.topic
+                );
+                return Vec::new();
+            }
+            return match result {
+                Ok((cmd, next)) => {
+                    tracing::info!("command {cmd:?} accepted");
+                    self.controls = next;
+                    self.controller.set_config(next.config);
+                    self.controller.set_mode(next.mode);
+                    self.step(now)
+                }
+                Err(e) => {
+                    tracing::warn!("{e}");
+                    vec![e.publish(&self.topics)]
+                }
+            };
+        }
+        let updates = self.inputs.handle(&msg.topic, &msg.payload, msg.retained);
+        if updates.is_empty() {
+            return Vec::new();
+        }
+        for u in updates {
+            if let Err(why) = &u.value {
+                let was_ok = self
+                    .site
+                    .get(u.reading.name())
+                    .map(|s| s.value.is_ok())
+                    .unwrap_or(true);
+                if was_ok {
+                    tracing::warn!(
+                        "{} reading unavailable: {why} (topic {})",
+                        u.reading,
+                        msg.topic
+                    );
+                }
+            }
+            if let (Ok(Value::Input(input)), true) = (&u.value, u.for_control) {
+                self.controller.update(now, *input);
+            }
+            self.site.insert(
+                u.reading.name(),
+                SiteReading {
+                    value: u.value,
+                    at: now,
+                    display_only: !u.for_control,
+                },
+            );
+        }
+        self.step(now)
+    }
+
+    fn snapshot(&self, d: &Decision) -> Snapshot {
+        let state = self
+            .wallbox
+            .map(|w| ChargeState::from(w.state))
+            .unwrap_or_default();
+        Snapshot {
+            controls: self.controls,
+            state,
+            power_w: self.wallbox.map(|w| w.power_w).unwrap_or(0),
+            setpoint: d.current,
+            phases: self.controller.phases(),
+            session_energy_wh: 0,
+            total_energy_wh: 0,
+            solar_share_pct: None,
+            reason: d.reason.to_string(),
+            reason_code: reason_code(&d.reason),
+            wallbox_online: self.wallbox_online,
+        }
+    }
+
+    /// Decides, and returns the state messages whose payload changed.
+    fn step(&mut self, now: Instant) -> Vec<Publish> {
+        let d = self.controller.step(now);
+        if self.last.map(|l| l.reason) != Some(d.reason) {
+            tracing::info!("decision: {} ({})", d.current, d.reason);
+        }
+        self.last = Some(d);
+        let snap = self.snapshot(&d);
+        state_messages(&self.topics, &snap)
+            .into_iter()
+            .filter(|p| {
+                let changed = self.published.get(&p.topic) != Some(&p.payload);
+                if changed {
+                    self.published.insert(p.topic.clone(), p.payload.clone());
+                }
+                changed
+            })
+            .collect()
+    }
+}
+
+fn publish(link: &Link, msgs: Vec<Publish>) {
+    for m in msgs {
+        if let Err(e) = link.client.try_publish(
+            m.topic.as_str(),
+            rumqttc::QoS::AtLeastOnce,
+            m.retain,
+            m.payload.into_bytes(),
+        ) {
+            tracing::warn!("cannot queue a publish to {}: {e}", m.topic);
+        }
+    }
+}
+
+/// Runs the service on a broker until `shutdown` completes; then publishes `offline` and
+/// disconnects.
+pub async fn run(
+    settings: Settings,
+    mut service: Service,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), Error> {
+    let mut link = Link::spawn(settings, service.subscriptions(), Backoff::default())?;
+    let epoch = tokio::time::Instant::now();
+    let now = || Instant::from_millis(epoch.elapsed().as_millis() as u64);
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => {
+                link.shutdown().await;
+                return Ok(());
+            }
+            _ = tick.tick() => {
+                let out = service.tick(now());
+                publish(&link, out);
+            }
+            ev = link.events.recv() => match ev {
+                None => return Ok(()),
+                Some(LinkEvent::Connected) => {
+                    let out = service.on_connected(now());
+                    publish(&link, out);
+                }
+                Some(LinkEvent::Down(_)) => {}
+                Some(LinkEvent::Message(m)) => {
+                    let out = service.on_message(now(), &m);
+                    publish(&link, out);
+                }
+            }
+        }
+    }
+}
+
+/// The site reading names, for diagnostics.
+pub fn reading_names() -> Vec<&'static str> {
+    Reading::ALL.iter().map(|r| r.name()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mqtt::inputs::presets;
+
+    fn service() -> Service {
+        Service::new(
+            Topics::new("garage"),
+            presets::powerwall_statestream("homeassistant"),
+            Config::default(),
+        )
+    }
+
+    fn msg(topic: &str, payload: &str, retained: bool) -> Message {
+        Message {
+            topic: topic.into(),
+            payload: payload.as_bytes().to_vec(),
+            retained,
+        }
+    }
+
+    #[test]
+    fn connect_publishes_discovery_then_state() {
+        let mut s = service();
+        let out = s.on_connected(Instant::ZERO);
+        assert!(out[0]
+            .topic
+            .starts_with("homeassistant/select/sunfill_garage/mode"));
+        assert!(out
+            .iter()
+            .any(|p| p.topic == "sunfill/garage/mode" && p.payload == "pv"));
+        // Nothing changed: nothing to publish.
+        assert!(s.tick(Instant::from_secs(1)).is_empty());
+    }
+
+    #[test]
+    fn ha_online_republishes_discovery() {
+        let mut s = service();
+        s.on_connected(Instant::ZERO);
+        let out = s.on_message(
+            Instant::from_secs(1),
+            &msg("homeassistant/status", "online", false),
+        );
+        assert!(out.iter().any(|p| p.topic.ends_with("/config")));
+    }
+
+    #[test]
+    fn invalid_command_publishes_an_error_and_changes_nothing() {
+        let mut s = service();
+        s.on_connected(Instant::ZERO);
+        let out = s.on_message(
+            Instant::from_secs(1),
+            &msg("sunfill/garage/mode/set", "turbo", false),
+        );
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].topic, "sunfill/garage/error");
+        assert!(!out[0].retain);
+        let out = s.on_message(
+            Instant::from_secs(2),
+            &msg("sunfill/garage/mode/set", "now", false),
+        );
+        assert!(out
+            .iter()
+            .any(|p| p.topic == "sunfill/garage/mode" && p.payload == "now"));
+    }
+
+    #[test]
+    fn retained_grid_is_shown_but_not_used_for_control() {
+        let mut s = service();
+        s.on_message(
+            Instant::ZERO,
+            &msg(
+                "homeassistant/sensor/powerwall_site_now/state",
+                "-3.0",
+                true,
+            ),
+        );
+        assert!(s.site()["grid"].display_only);
+        let reason = s.decision().unwrap().reason.to_string();
+        assert!(reason.contains("no grid reading yet"), "{reason}");
+        s.on_message(
+            Instant::from_secs(1),
+            &msg(
+                "homeassistant/sensor/powerwall_site_now/state",
+                "unknown",
+                false,
+            ),
+        );
+        assert_eq!(s.site()["grid"].value, Err(Unavailable::Unknown));
+    }
+}
