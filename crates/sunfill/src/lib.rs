@@ -5,6 +5,7 @@
 //!   Assistant discovery. The only module that knows topics.
 //! - [`heidelberg`]: the Heidelberg Energy Control driver over Modbus RTU/TCP, the simulated
 //!   box as a Modbus server, and the `wallbox`, `sim-wallbox` and `bench modbus` commands.
+//! - [`hub`]: the view the daemon publishes and the commands the web UI sends back.
 //! - [`config`]: the TOML config file; errors name the file, line and key.
 //! - [`certs`]: `sunfill certs init/show`: a small CA for Mosquitto and its clients.
 //! - [`check`]: `sunfill check`: walks DNS, TCP, TLS, login and subscriptions and explains failures.
@@ -19,6 +20,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod heidelberg;
+pub mod hub;
 pub mod mqtt;
 pub mod service;
 pub mod simulate;
