@@ -106,9 +106,9 @@ impl PlugWindow {
 
 /// The local time of a scenario from its name, minutes east of UTC: UTC+2 for `dk-` and `de-`
 /// (summer time, as BENCHMARK.md says), UTC-6 for `us-` (the NREL site in Golden, Colorado,
-/// in summer). `None` for other names.
+/// in summer), UTC+2 for sunfill's own `generated-` days. `None` for other names.
 pub fn utc_offset_for(name: &str) -> Option<i32> {
-    if name.starts_with("dk-") || name.starts_with("de-") {
+    if name.starts_with("dk-") || name.starts_with("de-") || name.starts_with("generated-") {
         Some(120)
     } else if name.starts_with("us-") {
         Some(-360)
