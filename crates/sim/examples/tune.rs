@@ -49,6 +49,14 @@ fn main() {
         .expect("scenario dir")
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "csv"))
+        // TUNE_ONLY=dk-,us- keeps only the scenarios whose names start so (held-out checks).
+        .filter(|p| match std::env::var("TUNE_ONLY") {
+            Ok(pre) => {
+                let name = p.file_name().unwrap().to_string_lossy().to_string();
+                pre.split(',').any(|x| name.starts_with(x))
+            }
+            Err(_) => true,
+        })
         .collect();
     files.sort();
     let scenarios: Vec<Scenario> = files
@@ -98,18 +106,27 @@ fn main() {
             x % n
         };
         variants.clear();
+        // TUNE_GRID="key=a|b|c;key2=x|y" samples from these values; otherwise the default grid.
+        let grid = std::env::var("TUNE_GRID").unwrap_or_else(|_| {
+            "earn=0|100|200|330|500;cap=3|10|20|40|60|90|120|180;grant=3|10|20|40|60|90;\
+             delay=10|20|30|60;sx=0|10|20|30|45|60;maxwait=0|60|90|120|180|300;\
+             rdelay=30|60|90|120|180;rwin=0|300|600|1800"
+                .into()
+        });
+        let keys: Vec<(String, Vec<String>)> = grid
+            .split(';')
+            .filter_map(|kv| kv.trim().split_once('='))
+            .map(|(k, v)| (k.to_string(), v.split('|').map(str::to_string).collect()))
+            .collect();
         for _ in 0..search {
-            let earn = [0, 100, 200, 330, 500][rnd(5) as usize];
-            let cap = [3, 10, 20, 40, 60, 90, 120, 180][rnd(8) as usize];
-            let grant = [3, 10, 20, 40, 60, 90][rnd(6) as usize];
-            let delay = [10, 20, 30, 60][rnd(4) as usize];
-            let margin = 0;
-            let sx = [0, 10, 20, 30, 45, 60][rnd(6) as usize];
-            let mw = [0, 60, 90, 120, 180, 300][rnd(6) as usize];
-            let rdelay = [30, 60, 90, 120, 180][rnd(5) as usize];
-            let rwin = [0, 300, 600, 1800][rnd(4) as usize];
-            variants.push(format!("earn={earn},cap={cap},grant={grant},delay={delay},margin={margin},sx={sx},maxwait={mw},rdelay={rdelay},rwin={rwin}"));
+            let v: Vec<String> = keys
+                .iter()
+                .map(|(k, vs)| format!("{k}={}", vs[rnd(vs.len() as u64) as usize]))
+                .collect();
+            variants.push(v.join(","));
         }
+        variants.sort();
+        variants.dedup();
     }
     let mut scored: Vec<(f64, String)> = Vec::new();
     for v in &variants {
@@ -171,7 +188,7 @@ fn main() {
             continue;
         }
         println!(
-            "[{v}] solar {:.1} ({:.3} td) import {:.2} ({:.2} td) starts {} ({:.2} td, {:.3} seed) {}",
+            "score {score:.3} [{v}] solar {:.1} ({:.3} td) import {:.2} ({:.2} td) starts {} ({:.2} td, {:.3} seed) {}",
             os.solar,
             os.solar / ts.solar,
             os.import,
@@ -196,6 +213,9 @@ fn main() {
         scored.sort_by(|a, b| a.0.total_cmp(&b.0));
         for (score, v) in scored.iter().take(12) {
             println!("{score:.3} {v}");
+        }
+        if let Some((_, best)) = scored.first() {
+            println!("best: {best}");
         }
     }
 }

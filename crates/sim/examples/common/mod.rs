@@ -2,7 +2,8 @@
 use sunfill_core::control::Tuning;
 use sunfill_core::{Deciamps, Duration};
 
-/// Parses `earn=..,cap=..,grant=..,delay=..,margin=..,rdelay=..,rwin=..,up=..` over the defaults.
+/// Parses `earn=..,cap=..,grant=..,delay=..,sx=..,maxwait=..,margin=..,rdelay=..,rwin=..,up=..,
+/// dipmean=..,sprice=..,carstart=..` over the defaults.
 pub fn parse(s: &str) -> Tuning {
     let mut t = Tuning::default();
     for kv in s.split(',').filter(|x| !x.is_empty()) {
@@ -19,6 +20,9 @@ pub fn parse(s: &str) -> Tuning {
             "rdelay" => t.restart_delay = Duration::from_secs(n as u64),
             "rwin" => t.restart_window = Duration::from_secs(n as u64),
             "up" => t.up_step = Deciamps(n as u16),
+            "dipmean" => t.dip_mean_secs = n as u32,
+            "sprice" => t.start_price_secs = n as u32,
+            "carstart" => t.car_start_secs = n as u32,
             _ => eprintln!("unknown key {k}"),
         }
     }

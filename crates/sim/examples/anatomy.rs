@@ -1,0 +1,116 @@
+//! Where does each policy's solar and import come from? Splits every run (sampled at each reading)
+//! into: solar above the minimum power, solar taken in dips (surplus below the minimum), import in
+//! dips, import while the surplus is above the minimum, and solar lost while stopped with the
+//! surplus above the minimum (waiting to start).
+//!
+//! `cargo run --release -p sunfill-sim --example anatomy -- ../shared/data/scenarios [variant]`
+
+// A developer tool: a bad path or argument may abort it.
+#![allow(clippy::expect_used, clippy::unwrap_used, missing_docs)]
+
+use std::path::PathBuf;
+use sunfill_core::control::{Config, PhaseConfig};
+use sunfill_sim::model::simulate;
+use sunfill_sim::policy::{Measurement, Policy};
+use sunfill_sim::runner::{site_config, PolicyKind, RunOptions};
+use sunfill_sim::scenario::Scenario;
+use sunfill_sim::sunfill_policy::SunfillPolicy;
+
+mod common;
+
+#[derive(Default, Clone, Copy)]
+struct Parts {
+    solar_above: f64,
+    solar_dip: f64,
+    import_dip: f64,
+    import_above: f64,
+    lost_waiting: f64,
+}
+
+struct Probe {
+    inner: Box<dyn Policy + Send>,
+    p_min: f64,
+    p_max: f64,
+    last: Option<Measurement>,
+    parts: Parts,
+}
+
+impl Policy for Probe {
+    fn name(&self) -> &'static str {
+        "probe"
+    }
+    fn step(&mut self, now_s: u64, reading: Option<&Measurement>) -> Option<u16> {
+        if let Some(m) = reading {
+            self.last = Some(*m);
+        }
+        if let Some(m) = self.last {
+            // Surplus and car power as last measured; booked for this second.
+            let s = m.pv_w - m.house_w;
+            let car = m.car_w;
+            let solar = car.min(s.max(0.0)) / 3.6e6;
+            let import = (car - s.max(0.0)).max(0.0) / 3.6e6;
+            if s >= self.p_min {
+                self.parts.solar_above += solar;
+                self.parts.import_above += import;
+                if car <= 0.0 {
+                    self.parts.lost_waiting += s.min(self.p_max) / 3.6e6;
+                }
+            } else {
+                self.parts.solar_dip += solar;
+                self.parts.import_dip += import;
+            }
+        }
+        self.inner.step(now_s, reading)
+    }
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let dir = PathBuf::from(args.next().unwrap_or("../shared/data/scenarios".into()));
+    let tuning = common::parse(&args.next().unwrap_or_default());
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "csv"))
+        .collect();
+    files.sort();
+    for f in files {
+        let Ok(sc) = Scenario::read(&f) else { continue };
+        for ph in [1u8, 3] {
+            let Ok(cfg) = site_config(&sc, ph, &RunOptions::default()) else {
+                continue;
+            };
+            for kind in ["td", "ours"] {
+                let inner: Box<dyn Policy + Send> = if kind == "td" {
+                    PolicyKind::ThresholdDelay.build(ph)
+                } else {
+                    let config = Config {
+                        phases: if ph == 1 {
+                            PhaseConfig::One
+                        } else {
+                            PhaseConfig::Three
+                        },
+                        tuning,
+                        ..Config::default()
+                    };
+                    Box::new(SunfillPolicy::with_config(config, ph))
+                };
+                let mut p = Probe {
+                    inner,
+                    p_min: cfg.p_min_w(),
+                    p_max: cfg.p_max_w(),
+                    last: None,
+                    parts: Parts::default(),
+                };
+                let m = simulate(&sc, &cfg, &mut p, None).metrics;
+                let q = p.parts;
+                println!(
+                    "{:28} {ph}ph {kind:4} solar {:6.2} import {:5.2} starts {:3} | above {:6.2} dip {:5.2} | imp dip {:5.2} above {:5.2} | lost waiting {:5.2} | bound {:6.2}",
+                    sc.name, m.solar_kwh, m.import_kwh, m.starts, q.solar_above, q.solar_dip,
+                    q.import_dip, q.import_above, q.lost_waiting, m.bound_zero_import_kwh
+                );
+            }
+        }
+    }
+}
