@@ -51,6 +51,9 @@ pub struct Controller {
     credit_ws: i64,
     last_stop: Option<Instant>,
     wake_at: Option<Instant>,
+    /// Surplus (W, at most the maximum power) when last tracking at or above the minimum: the
+    /// level the sun is expected to come back to after a dip.
+    sun_w: i32,
 }
 
 impl Controller {
@@ -77,6 +80,7 @@ impl Controller {
             credit_ws: 0,
             last_stop: None,
             wake_at: None,
+            sun_w: 0,
         }
     }
 
@@ -295,6 +299,40 @@ impl Controller {
         self.solar_decision(now, dt, surplus)
     }
 
+    /// Start requirements now: (delay, excess surplus needed in W*s), after a recent stop or not.
+    fn start_rule(&self, min_w: i32, after_stop: bool) -> (Duration, i64) {
+        let t = self.config.tuning;
+        let delay = if after_stop {
+            t.restart_delay
+        } else {
+            t.start_delay
+        };
+        (delay, min_w as i64 * t.start_excess_secs as i64)
+    }
+
+    /// What a stop now would cost (W*s of solar) if the sun came back at `sun_w`: the start rule's
+    /// wait after a stop plus the car's start delay at that surplus, plus the price of a start.
+    fn restart_cost_ws(&self, min_w: i32) -> i64 {
+        let t = self.config.tuning;
+        let (delay, excess) = self.start_rule(min_w, t.restart_window > Duration::ZERO);
+        let over = self.sun_w as i64 - min_w as i64;
+        let by_excess = if excess <= 0 {
+            0
+        } else if over > 0 {
+            excess * 1000 / over
+        } else {
+            i64::MAX / 4
+        };
+        let by_excess = if t.start_delay_max > Duration::ZERO {
+            by_excess.min(t.start_delay_max.total_millis() as i64)
+        } else {
+            by_excess
+        };
+        let wait_ms = (delay.total_millis() as i64).max(by_excess).min(3_600_000);
+        let lost = self.sun_w.max(0) as i64 * (wait_ms + t.car_start_secs as i64 * 1000) / 1000;
+        lost + t.start_price_secs as i64 * min_w as i64
+    }
+
     fn solar_decision(&mut self, now: Instant, dt: Duration, surplus: i32) -> (Deciamps, Reason) {
         let t = self.config.tuning;
         let volts = self.voltage();
@@ -322,21 +360,17 @@ impl Controller {
                     let recent_stop = self
                         .last_stop
                         .is_some_and(|s| now.saturating_since(s) < t.restart_window);
-                    let delay = if recent_stop {
-                        t.restart_delay
-                    } else {
-                        t.start_delay
-                    };
+                    let (delay, excess_needed) = self.start_rule(min_w, recent_stop);
                     let excess_ws = if above_since.is_some() {
                         let dms = dt.total_millis().min(120_000) as i64;
                         excess_ws + (prev_surplus as i64 - min_w as i64).max(0) * dms / 1000
                     } else {
                         0
                     };
-                    let excess_needed = min_w as i64 * t.start_excess_secs as i64;
                     let patient = t.start_delay_max > Duration::ZERO && waited >= t.start_delay_max;
                     if waited >= delay && (excess_ws >= excess_needed || patient) {
                         self.solar = Solar::Charging;
+                        self.sun_w = surplus.min(max.watts(volts, phases));
                         let grant = min_w as i64 * t.budget_start_secs as i64;
                         self.credit_ws = self.credit_ws.max(grant);
                         return self.charging_setpoint(target, min, max, surplus);
@@ -389,10 +423,18 @@ impl Controller {
                 let car_w = self.setpoint.watts(volts, phases) as i64;
                 let solar_w = car_w.min(prev_surplus.max(0) as i64);
                 let import_w = car_w - solar_w;
-                let earned = solar_w * t.earn_permille as i64 / 1000;
+                // Holding through a dip also earns the restart value rate: with memoryless dips each
+                // second of holding saves the restart with chance 1 / mean dip length.
+                let value_w = if prev_surplus < min_w && t.dip_mean_secs > 0 {
+                    self.restart_cost_ws(min_w) / t.dip_mean_secs as i64
+                } else {
+                    0
+                };
+                let earned = (solar_w + value_w) * t.earn_permille as i64 / 1000;
                 let cap_ws = min_w as i64 * t.budget_cap_secs as i64;
                 self.credit_ws = (self.credit_ws + (earned - import_w) * dms / 1000).min(cap_ws);
                 if target >= min {
+                    self.sun_w = surplus.min(max.watts(volts, phases));
                     return self.charging_setpoint(target, min, max, surplus);
                 }
                 if self.mode == Mode::MinPv {

@@ -326,9 +326,16 @@ fn tracking_never_exceeds_surplus() {
     }
 }
 
+/// A controller with the start-excess rule on (30 s of the minimum power above it).
+fn controller_start_excess() -> Controller {
+    let mut config = three_phase();
+    config.tuning.start_excess_secs = 30;
+    Controller::new(config)
+}
+
 #[test]
 fn a_marginal_surplus_waits_for_the_longest_start_delay() {
-    let mut c = controller_pv();
+    let mut c = controller_start_excess();
     let d = run(&mut c, 0, 400, 4140);
     let first = d.iter().position(|d| !d.current.is_zero());
     let max_wait = Config::default().tuning.start_delay_max.total_secs() as usize;
@@ -337,11 +344,66 @@ fn a_marginal_surplus_waits_for_the_longest_start_delay() {
 
 #[test]
 fn a_large_surplus_starts_soon() {
-    let mut c = controller_pv();
+    let mut c = controller_start_excess();
     let d = run(&mut c, 0, 200, 11_000);
     let first = d.iter().position(|d| !d.current.is_zero());
     // 30 s of the minimum power above it arrives within the 20 s minimum delay + one reading.
     assert!(first.is_some_and(|i| i <= 3), "{first:?}");
+}
+
+// ---- restart value ------------------------------------------------------------------------------
+
+#[test]
+fn restart_value_rides_deeper_dips_when_a_restart_is_dear() {
+    // 3 phases: minimum 4140 W. Defaults: earn 20 %, restart after a stop waits 120 s + 15 s car
+    // delay, a start is worth 60 s of 4140 W, mean dip 600 s. Before the dip at 8 kW a restart
+    // costs (135 s x 8000 W + 60 s x 4140 W) / 600 s = 2213 W of value per second of holding, so
+    // a dip is held while 4140 - s < 0.2 x (s + 2213), i.e. s > 3081 W (3450 W without it);
+    // at 4.5 kW before the dip the value is 1426 W and the threshold 3212 W. The small bucket
+    // (3 s of the minimum power) lets a dip just below the threshold last a little longer.
+    // (surplus before W, dip surplus W, restart value on, still holding after 2 min)
+    let cases = [
+        (8000, 3800, true, true),
+        (8000, 3800, false, true),
+        (8000, 3300, true, true),
+        (8000, 3300, false, false),
+        (8000, 3150, true, true),
+        (4500, 3000, true, false),
+        (8000, 2500, true, false),
+        (8000, 2500, false, false),
+    ];
+    for (sun, dip, value, holding) in cases {
+        let mut config = three_phase();
+        if !value {
+            config.tuning.dip_mean_secs = 0;
+        }
+        let mut c = Controller::new(config);
+        run(&mut c, 0, 200, sun);
+        assert!(!c.setpoint().is_zero(), "charging at {sun} W");
+        let d = run(&mut c, 200, 120, dip);
+        let last = d[d.len() - 1];
+        assert_eq!(
+            !last.current.is_zero(),
+            holding,
+            "sun {sun} W, dip {dip} W, value {value}: {}",
+            last.reason
+        );
+        if holding {
+            assert_eq!(last.current, Deciamps(60));
+            assert!(matches!(last.reason, Reason::Holding { .. }));
+        } else {
+            assert!(d
+                .iter()
+                .any(|d| matches!(d.reason, Reason::BudgetSpent { .. })));
+        }
+    }
+}
+
+#[test]
+fn a_deep_dip_stops_within_seconds_despite_the_restart_value() {
+    let mut c = controller_charging_pv();
+    let d = run(&mut c, 200, 30, 0);
+    assert!(d.iter().skip(1).all(|d| d.current.is_zero()), "{:?}", d);
 }
 
 #[test]
