@@ -124,6 +124,11 @@ pub struct Tuning {
     /// value (see [`Tuning`]). Dips are close to memoryless (15-23 % end per minute whatever their
     /// age) and last 6-17 min on average on the 3-phase benchmark runs: 600 s.
     pub dip_mean_secs: u32,
+    /// Learn the mean dip length from the dips seen: each new dip moves the mean by 1/`dip_learn`
+    /// of the difference (0: keep `dip_mean_secs`, which is then only the starting value).
+    pub dip_learn: u32,
+    /// A dip counts at most this long when learning (nights and long overcast spells).
+    pub dip_cap_secs: u32,
     /// What one start avoided is worth, in seconds of solar at the minimum power (contactor wear,
     /// cars that refuse to resume).
     pub start_price_secs: u32,
@@ -146,6 +151,8 @@ impl Default for Tuning {
             track_margin_w: 0,
             up_step: Deciamps(1),
             dip_mean_secs: 600,
+            dip_learn: 8,
+            dip_cap_secs: 900,
             start_price_secs: 60,
             car_start_secs: 15,
         }

@@ -50,6 +50,10 @@ pub struct Controller {
     /// The import budget's content, W*s (see [`Tuning`](super::Tuning)).
     credit_ws: i64,
     last_stop: Option<Instant>,
+    /// When the surplus last fell below the minimum power (a dip), if it is still below.
+    dip_since: Option<Instant>,
+    /// The learned mean length of this site's dips, ms (see [`Tuning::dip_learn`]).
+    dip_mean_ms: u64,
     wake_at: Option<Instant>,
     /// Surplus (W, at most the maximum power) when last tracking at or above the minimum: the
     /// level the sun is expected to come back to after a dip.
@@ -79,6 +83,8 @@ impl Controller {
             last_surplus_w: None,
             credit_ws: 0,
             last_stop: None,
+            dip_since: None,
+            dip_mean_ms: config.tuning.dip_mean_secs as u64 * 1000,
             wake_at: None,
             sun_w: 0,
         }
@@ -333,6 +339,35 @@ impl Controller {
         lost + t.start_price_secs as i64 * min_w as i64
     }
 
+    /// Learns how long this site's dips below the minimum power last: an exponential mean over
+    /// the dips seen, charging or not, each counted at most `dip_cap_secs` (a night is one long
+    /// dip, not a weather statistic). Dips are memoryless within a weather regime, but their mean
+    /// differs a lot between regimes (cumulus: minutes; a 5-minute meter or an overcast spell:
+    /// tens of minutes), and the mean prices how likely holding is to save a restart.
+    fn learn_dips(&mut self, now: Instant, below: bool) {
+        let t = self.config.tuning;
+        match (self.dip_since, below) {
+            (None, true) => self.dip_since = Some(now),
+            (Some(since), false) => {
+                self.dip_since = None;
+                if t.dip_learn > 0 {
+                    let len = now
+                        .saturating_since(since)
+                        .total_millis()
+                        .min(t.dip_cap_secs as u64 * 1000) as i64;
+                    let mean = self.dip_mean_ms as i64;
+                    self.dip_mean_ms = (mean + (len - mean) / t.dip_learn as i64).max(1000) as u64;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The learned mean dip length.
+    pub fn dip_mean(&self) -> Duration {
+        Duration::from_millis(self.dip_mean_ms)
+    }
+
     fn solar_decision(&mut self, now: Instant, dt: Duration, surplus: i32) -> (Deciamps, Reason) {
         let t = self.config.tuning;
         let volts = self.voltage();
@@ -344,6 +379,7 @@ impl Controller {
             Deciamps::floor_from_watts(surplus.saturating_sub(t.track_margin_w), volts, phases);
         let prev_surplus = self.last_surplus_w.unwrap_or(surplus);
         self.last_surplus_w = Some(surplus);
+        self.learn_dips(now, surplus < min_w);
 
         match self.solar {
             Solar::Stopped {
@@ -425,8 +461,8 @@ impl Controller {
                 let import_w = car_w - solar_w;
                 // Holding through a dip also earns the restart value rate: with memoryless dips each
                 // second of holding saves the restart with chance 1 / mean dip length.
-                let value_w = if prev_surplus < min_w && t.dip_mean_secs > 0 {
-                    self.restart_cost_ws(min_w) / t.dip_mean_secs as i64
+                let value_w = if prev_surplus < min_w && self.dip_mean_ms > 0 {
+                    self.restart_cost_ws(min_w) * 1000 / self.dip_mean_ms as i64
                 } else {
                     0
                 };

@@ -406,6 +406,37 @@ fn a_deep_dip_stops_within_seconds_despite_the_restart_value() {
     assert!(d.iter().skip(1).all(|d| d.current.is_zero()), "{:?}", d);
 }
 
+// ---- learning the site's dips ------------------------------------------------------------------
+
+#[test]
+fn the_mean_dip_length_follows_the_dips_seen() {
+    let mut c = controller_pv();
+    let prior = c.dip_mean();
+    let mut t = 0;
+    // Forty cumulus cycles: 60 s below the minimum, 120 s above.
+    for _ in 0..40 {
+        run(&mut c, t, 60, 1000);
+        run(&mut c, t + 60, 120, 8000);
+        t += 180;
+    }
+    let learned = c.dip_mean();
+    assert!(learned < prior, "{learned} !< {prior}");
+    assert!(learned.total_secs() <= 70, "{learned}");
+}
+
+#[test]
+fn a_night_counts_as_one_capped_dip() {
+    let mut c = controller_pv();
+    run(&mut c, 0, 60, 8000);
+    run(&mut c, 60, 12 * 3600, 0);
+    run(&mut c, 60 + 12 * 3600, 60, 8000);
+    let cap = Config::default().tuning.dip_cap_secs as u64;
+    let prior = Config::default().tuning.dip_mean_secs as u64;
+    let learned = c.dip_mean().total_secs();
+    assert!(learned <= cap.max(prior), "{learned}");
+    assert!(learned > prior, "{learned}");
+}
+
 #[test]
 fn duration_display_is_human() {
     assert_eq!(Duration::from_secs(75).to_string(), "1 min 15 s");
