@@ -50,7 +50,7 @@ pub enum Command {
     /// Run a simulated Heidelberg wallbox as a Modbus server (TCP, RTU, RTU over TCP).
     SimWallbox(crate::heidelberg::cmd::SimWallboxArgs),
     /// Benchmarks.
-    Bench(crate::heidelberg::cmd::BenchArgs),
+    Bench(BenchArgs),
 }
 
 /// Runs the chosen subcommand.
@@ -63,9 +63,42 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::SimWallbox(args) => {
             crate::heidelberg::cmd::run(crate::heidelberg::cmd::sim_wallbox(args))
         }
-        Command::Bench(args) => crate::heidelberg::cmd::run(crate::heidelberg::cmd::bench(args)),
+        Command::Bench(args) => match args.what {
+            BenchCommand::Modbus(a) => {
+                crate::heidelberg::cmd::run(crate::heidelberg::cmd::bench(a))
+            }
+            BenchCommand::Mqtt(a) => crate::bench_mqtt::run(crate::bench_mqtt::bench(a)),
+            BenchCommand::MqttService(a) => {
+                crate::bench_mqtt::run(crate::bench_mqtt::service_child(a))
+            }
+            BenchCommand::MqttFlood(a) => crate::bench_mqtt::run(crate::bench_mqtt::flood_child(a)),
+        },
         command => crate::commands::run(command),
     }
+}
+
+/// `sunfill bench ...`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Which bench.
+    #[command(subcommand)]
+    pub what: BenchCommand,
+}
+
+/// The benches.
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Modbus transactions against the simulated box with injected faults (issue 4 acceptance).
+    Modbus(crate::heidelberg::bench::BenchModbusArgs),
+    /// MQTT against a real Mosquitto on loopback: latency from a published grid reading to the
+    /// decision, and the CPU time of a flood of unrelated topics (issue 5 acceptance).
+    Mqtt(crate::bench_mqtt::BenchMqttArgs),
+    /// Internal to `bench mqtt`: the service in its own process.
+    #[command(hide = true)]
+    MqttService(crate::bench_mqtt::ServiceArgs),
+    /// Internal to `bench mqtt`: the flood publisher.
+    #[command(hide = true)]
+    MqttFlood(crate::bench_mqtt::FloodArgs),
 }
 
 /// `sunfill certs ...`.

@@ -12,8 +12,11 @@
 //! - [`simulate`]: `sunfill simulate`: the replay benchmark of `sunfill-sim` as a command.
 //! - [`commands`]: the async subcommands (`run`, `check`, `certs`, `ha`).
 //! - [`service`]: the MQTT side of the daemon: readings to the controller, state and discovery out.
+//! - [`bench_mqtt`]: `sunfill bench mqtt`: latency and ingest of the service against a real
+//!   Mosquitto over TLS.
 #![forbid(unsafe_code)]
 
+pub mod bench_mqtt;
 pub mod certs;
 pub mod check;
 pub mod cli;

@@ -209,7 +209,8 @@ impl Service {
     }
 }
 
-fn publish(link: &Link, msgs: Vec<Publish>) {
+/// Queues the service's messages on the link (a full queue is logged, not fatal).
+pub(crate) fn publish(link: &Link, msgs: Vec<Publish>) {
     for m in msgs {
         if let Err(e) = link.client.try_publish(
             m.topic.as_str(),

@@ -757,3 +757,48 @@ async fn check_walks_the_path_and_reports_the_failing_step() {
         "{text}"
     );
 }
+
+// Tests for `sunfill bench mqtt` (the numbers themselves are in BENCHMARKS.md, never asserted).
+
+/// The value after `key` in `line`, up to the next space or comma.
+fn after<'a>(line: &'a str, key: &str) -> &'a str {
+    let rest = &line[line.find(key).unwrap() + key.len()..];
+    rest.split([' ', ',']).next().unwrap()
+}
+
+#[test]
+fn bench_mqtt_reports_latency_and_ingest_fields() {
+    let out = Command::new(env!("CARGO_BIN_EXE_sunfill"))
+        .args([
+            "bench", "mqtt", "--tls", "--n", "4", "--rate", "200", "--secs", "0.5",
+        ])
+        .args(["--topics", "10", "--wildcard"])
+        .env("RUST_LOG", "warn")
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("sunfill runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    let line = |start: &str| {
+        text.lines()
+            .find(|l| l.trim_start().starts_with(start))
+            .unwrap_or_else(|| panic!("no line starting with {start:?} in:\n{text}"))
+    };
+    for publisher in ["mosquitto_pub", "rumqttc"] {
+        let l = line(publisher);
+        assert_eq!(after(l, "count "), "4", "{l}");
+        for q in ["p50 ", "p99 ", "max "] {
+            let ms: f64 = after(l, q).parse().unwrap();
+            assert!(ms > 0.0, "{l}");
+        }
+    }
+    let l = line("publisher (separate process)");
+    assert_eq!(after(l, "sent "), "100", "{l}");
+    // With homeassistant/# every flood message reaches sunfill; QoS 0 on loopback loses none
+    // at 200/s, but only "some" is asserted.
+    let l = line("sunfill (own process)");
+    let received: u64 = after(l, "received ").parse().unwrap();
+    assert!(received > 0 && received <= 100, "{l}");
+    assert!(after(l, "CPU ").parse::<u64>().is_ok(), "{l}");
+    assert!(line("mosquitto: CPU").contains("% of one core"));
+}

@@ -36,22 +36,8 @@ pub fn run(
     Ok(std::process::ExitCode::SUCCESS)
 }
 
-/// `sunfill bench ...`.
-#[derive(Args, Debug)]
-pub struct BenchArgs {
-    #[command(subcommand)]
-    what: BenchCmd,
-}
-
-#[derive(Subcommand, Debug)]
-enum BenchCmd {
-    /// Modbus transactions against the simulated box with injected faults (issue 4 acceptance).
-    Modbus(super::bench::BenchModbusArgs),
-}
-
-/// Runs `sunfill bench ...`; fails if a write was accepted unconfirmed or a setpoint was lost.
-pub async fn bench(args: BenchArgs) -> anyhow::Result<()> {
-    let BenchCmd::Modbus(a) = args.what;
+/// Runs `sunfill bench modbus`; fails if a write was accepted unconfirmed or a setpoint was lost.
+pub async fn bench(a: super::bench::BenchModbusArgs) -> anyhow::Result<()> {
     let r = super::bench::bench_modbus(&a).await?;
     super::bench::print_report(&a, &r);
     if r.unconfirmed_accepted > 0 || !r.final_applied {
