@@ -12,6 +12,9 @@
 //! - [`simulate`]: `sunfill simulate`: the replay benchmark of `sunfill-sim` as a command.
 //! - [`commands`]: the async subcommands (`run`, `check`, `certs`, `ha`).
 //! - [`service`]: the MQTT side of the daemon: readings to the controller, state and discovery out.
+//! - [`daemon`]: `sunfill run`: services, MQTT links, wallbox drivers and the hub in one loop.
+//! - [`logging`]: tracing output, human or JSON.
+//! - [`demo`]: `sunfill demo`: broker, simulated wallbox and a replayed solar day in one process.
 #![forbid(unsafe_code)]
 
 pub mod certs;
@@ -19,8 +22,11 @@ pub mod check;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod daemon;
+pub mod demo;
 pub mod heidelberg;
 pub mod hub;
+pub mod logging;
 pub mod mqtt;
 pub mod service;
 pub mod simulate;
