@@ -11,6 +11,8 @@
 //! - [`check`]: `sunfill check`: walks DNS, TCP, TLS, login and subscriptions and explains failures.
 //! - [`simulate`]: `sunfill simulate`: the replay benchmark of `sunfill-sim` as a command.
 //! - [`commands`]: the async subcommands (`run`, `check`, `certs`, `ha`).
+//! - [`store`]: SQLite: charging sessions (energy from the wallbox counter), per-minute history,
+//!   runtime settings.
 //! - [`service`]: the MQTT side of the daemon: readings to the controller, state and discovery out.
 #![forbid(unsafe_code)]
 
@@ -24,3 +26,4 @@ pub mod hub;
 pub mod mqtt;
 pub mod service;
 pub mod simulate;
+pub mod store;
