@@ -13,6 +13,7 @@
 //! - [`commands`]: the async subcommands (`run`, `check`, `certs`, `ha`).
 //! - [`store`]: SQLite: charging sessions (energy from the wallbox counter), per-minute history,
 //!   runtime settings.
+//! - [`web`]: the dashboard, the REST API (OpenAPI at `/api/openapi.json`) and `/metrics`.
 //! - [`service`]: the MQTT side of the daemon: readings to the controller, state and discovery out.
 #![forbid(unsafe_code)]
 
@@ -27,3 +28,4 @@ pub mod mqtt;
 pub mod service;
 pub mod simulate;
 pub mod store;
+pub mod web;
