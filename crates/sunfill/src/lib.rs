@@ -11,6 +11,9 @@
 //! - [`check`]: `sunfill check`: walks DNS, TCP, TLS, login and subscriptions and explains failures.
 //! - [`simulate`]: `sunfill simulate`: the replay benchmark of `sunfill-sim` as a command.
 //! - [`commands`]: the async subcommands (`run`, `check`, `certs`, `ha`).
+//! - [`store`]: SQLite: charging sessions (energy from the wallbox counter), per-minute history,
+//!   runtime settings.
+//! - [`web`]: the dashboard, the REST API (OpenAPI at `/api/openapi.json`) and `/metrics`.
 //! - [`service`]: the MQTT side of the daemon: readings to the controller, state and discovery out.
 //! - [`daemon`]: `sunfill run`: services, MQTT links, wallbox drivers and the hub in one loop.
 //! - [`logging`]: tracing output, human or JSON.
@@ -30,3 +33,5 @@ pub mod logging;
 pub mod mqtt;
 pub mod service;
 pub mod simulate;
+pub mod store;
+pub mod web;
