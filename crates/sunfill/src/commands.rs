@@ -27,8 +27,13 @@ async fn run_async(command: Command) -> anyhow::Result<ExitCode> {
                 env!("CARGO_PKG_VERSION"),
                 config.display()
             );
-            let (daemon_side, _observer) = crate::hub::hub();
-            crate::daemon::run(plan, daemon_side, opts, shutdown_signal()).await?;
+            let mut opts = opts;
+            let (daemon_side, observer) = crate::hub::hub();
+            let observers = crate::daemon::Observers::start(&plan, &observer, &mut opts).await?;
+            drop(observer);
+            let r = crate::daemon::run(plan, daemon_side, opts, shutdown_signal()).await;
+            observers.finish().await;
+            r?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Check { config, wait } => {

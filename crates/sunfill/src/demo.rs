@@ -233,7 +233,7 @@ async fn demo(args: Args) -> anyhow::Result<()> {
     let plan = Plan::from_config(&Config::parse(&conf_path, &text)?)?;
     let start_unix_ms = (day.start_unix + i64::from(start_min) * 60) * 1000;
     let clock = Clock::scaled(speed, start_unix_ms);
-    let opts = Options {
+    let mut opts = Options {
         clock,
         // Poll the box every 3 s of model time (a real box: every 5 s).
         wallbox_poll: Some(
@@ -244,6 +244,7 @@ async fn demo(args: Args) -> anyhow::Result<()> {
         ..Options::real_time()
     };
     let (daemon_side, observer) = crate::hub::hub();
+    let observers = daemon::Observers::start(&plan, &observer, &mut opts).await?;
 
     println!(
         "sunfill demo: a generated {} day (seed {}, synthetic: see sunfill_sim::generate), \
@@ -258,7 +259,10 @@ async fn demo(args: Args) -> anyhow::Result<()> {
     println!("  MQTT broker   mqtt://127.0.0.1:{mqtt_port}  (rumqttd in this process; try mosquitto_sub -p {mqtt_port} -t 'sunfill/#' -v)");
     println!("  wallbox       tcp://{modbus_addr} unit 1  (simulated Heidelberg, 3-phase car plugged in; try sunfill wallbox --port tcp://{modbus_addr} status)");
     println!("  config        {}", conf_path.display());
-    println!("  dashboard     {}", dashboard_line(&args.web));
+    match observers.web_addr {
+        Some(a) => println!("  dashboard     http://{a}/"),
+        None => println!("  dashboard     off"),
+    }
     println!("Ctrl-C stops.");
 
     let site = tokio::spawn(site(mqtt_port, day, start_min, clock, sim.clone()));
@@ -277,18 +281,16 @@ async fn demo(args: Args) -> anyhow::Result<()> {
         }
     };
     let r = daemon::run(plan, daemon_side, opts, shutdown).await;
+    observers.finish().await;
     site.abort();
     printer.abort();
+    if let Err(e) = std::fs::remove_dir_all(&dir) {
+        tracing::debug!("cannot remove {}: {e}", dir.display());
+    }
     r
 }
 
-fn dashboard_line(web: &SocketAddr) -> String {
-    let _ = web;
-    "not in this build yet (the web UI arrives with the web branch)".to_string()
-}
-
-/// A private directory for the demo's config, store and state, removed at exit by the OS's
-/// temporary-file cleaning only (kept so that people can look at it).
+/// A private directory for the demo's config, store and state (removed at exit).
 fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
     let dir = std::env::temp_dir().join(format!("sunfill-demo-{}", std::process::id()));
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;

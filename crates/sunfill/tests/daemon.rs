@@ -377,7 +377,7 @@ async fn kill_9_and_restart_lose_no_session_energy() {
     sunfill.wait_exit().await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let at_restart = counter();
-    let _sunfill = start_sunfill(&cfg, &log);
+    let mut sunfill = start_sunfill(&cfg, &log);
     // After the restart the session holds everything the box counted since the plug-in,
     // including the energy charged while sunfill was down.
     let want = f64::from(at_restart - START_WH) / 1000.0;
@@ -403,6 +403,26 @@ async fn kill_9_and_restart_lose_no_session_energy() {
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+    // The store has one session for it, with the box's energy (written at shutdown at the
+    // latest), across the crash.
+    let st = Command::new("kill")
+        .args(["-TERM", &sunfill.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    assert!(sunfill.wait_exit().await.success());
+    let box_kwh = f64::from(counter() - START_WH) / 1000.0;
+    let store = sunfill::store::Store::open(&dir.path().join("sunfill.db")).unwrap();
+    let page = store
+        .sessions(sunfill::store::Page::default(), Some("garage"))
+        .unwrap();
+    assert_eq!(page.sessions.len(), 1, "{:?}", page.sessions);
+    let s = &page.sessions[0];
+    assert!(
+        s.energy_kwh >= want - 0.0015 && s.energy_kwh <= box_kwh + 0.0015,
+        "store session {} kWh, box counted {want}..{box_kwh} kWh",
+        s.energy_kwh
+    );
 }
 
 // Tests for `sunfill config`.

@@ -547,7 +547,116 @@ async fn futures_join_all<F: Future<Output = ()>>(futs: impl Iterator<Item = F>)
     }
 }
 
-/// A new hub; re-exported for the daemon's callers.
-pub fn hub() -> (DaemonSide, hub::ObserverSide) {
-    hub::hub()
+/// The store recorder and the web server: the hub's observers, started before the daemon
+/// and stopped after it (so that they see its last view).
+pub struct Observers {
+    stop: watch::Sender<bool>,
+    tasks: Vec<(&'static str, tokio::task::JoinHandle<anyhow::Result<()>>)>,
+    /// Where the dashboard listens (the real port when bound to port 0).
+    pub web_addr: Option<std::net::SocketAddr>,
+}
+
+impl Observers {
+    /// Opens the store (its saved settings go into `opts.initial_commands`, applied at start
+    /// like UI commands), starts recording the hub's views, and serves the dashboard if
+    /// enabled. A store that cannot be opened is reported and sunfill charges without it; a
+    /// dashboard address that cannot be bound is an error.
+    pub async fn start(
+        plan: &Plan,
+        observer: &hub::ObserverSide,
+        opts: &mut Options,
+    ) -> anyhow::Result<Observers> {
+        let (stop, stop_rx) = watch::channel(false);
+        let stopped = |mut rx: watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
+        let mut tasks: Vec<(&'static str, tokio::task::JoinHandle<anyhow::Result<()>>)> =
+            Vec::new();
+        let path = plan.daemon.store_path.clone();
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        match crate::store::Store::open(&path) {
+            Ok(store) => {
+                for lp in &plan.loadpoints {
+                    match store.saved_settings(&lp.cfg.name) {
+                        Ok(saved) => {
+                            for (k, v) in saved {
+                                tracing::info!("{}: restoring {k} = {v}", lp.cfg.name);
+                                opts.initial_commands.push((lp.cfg.name.clone(), k, v));
+                            }
+                        }
+                        Err(e) => tracing::warn!("{e}; starting with the configured settings"),
+                    }
+                }
+                let rx = stop_rx.clone();
+                let hub = observer.clone();
+                tasks.push((
+                    "store",
+                    tokio::spawn(async move {
+                        crate::store::record(store, hub, stopped(rx))
+                            .await
+                            .map_err(anyhow::Error::from)
+                    }),
+                ));
+            }
+            Err(e) => tracing::error!(
+                "{e}; sunfill charges without recording sessions; fix the store path ([store] \
+                 path) or its directory's permissions"
+            ),
+        }
+        let mut web_addr = None;
+        let w = &plan.daemon.web;
+        if w.enabled {
+            let listener = tokio::net::TcpListener::bind(w.bind)
+                .await
+                .with_context(|| {
+                    format!(
+                        "cannot listen on {} for the dashboard; another program may use the port: \
+                     set [web] bind to another address or enabled = false",
+                        w.bind
+                    )
+                })?;
+            web_addr = listener.local_addr().ok();
+            let options = crate::web::Options {
+                token: w.token.as_ref().map(|t| t.expose().to_string()),
+                local_only: w.bind.ip().is_loopback(),
+            };
+            if !options.local_only && options.token.is_none() {
+                tracing::warn!(
+                    "the dashboard listens on {} without a token: it shows everything but refuses \
+                     changes; set [web] token_file to allow them",
+                    w.bind
+                );
+            }
+            let rx = stop_rx.clone();
+            let hub = observer.clone();
+            tasks.push((
+                "web",
+                tokio::spawn(async move {
+                    crate::web::serve(listener, hub, path, options, stopped(rx))
+                        .await
+                        .map_err(anyhow::Error::from)
+                }),
+            ));
+        }
+        Ok(Observers {
+            stop,
+            tasks,
+            web_addr,
+        })
+    }
+
+    /// Stops the observers: the store writes what is pending, the web closes its streams.
+    pub async fn finish(self) {
+        let _ = self.stop.send(true);
+        for (name, t) in self.tasks {
+            match tokio::time::timeout(Duration::from_secs(10), t).await {
+                Ok(Ok(Ok(()))) => {}
+                Ok(Ok(Err(e))) => tracing::error!("{name}: {e:#}"),
+                Ok(Err(e)) => tracing::error!("{name} task failed: {e}"),
+                Err(_) => tracing::warn!("{name} did not stop within 10 s"),
+            }
+        }
+    }
 }
