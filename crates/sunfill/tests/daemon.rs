@@ -425,6 +425,65 @@ async fn kill_9_and_restart_lose_no_session_energy() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_boxes_on_one_bus_share_the_site_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("sunfill.log");
+    let b = mosquitto(dir.path());
+    let sim = SimHandle::new(
+        [1, 2]
+            .map(|unit| WallboxConfig {
+                unit,
+                boot_ms: 0,
+                ..WallboxConfig::default()
+            })
+            .to_vec(),
+        Script::default(),
+        Faults::default(),
+        1,
+    );
+    for unit in [1, 2] {
+        sim.with_box(unit, |w, now| w.plug_in(now, 3, Deciamps(160)))
+            .unwrap();
+    }
+    sim.spawn_ticker();
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("tcp://{}", l.local_addr().unwrap());
+    tokio::spawn(server::serve_listener(l, sim.clone(), false));
+    let cfg = dir.path().join("sunfill.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[mqtt]\nbroker = \"mqtts://127.0.0.1:{}\"\nca_file = \"{}\"\n\
+             [[loadpoint]]\nname = \"garage\"\nport = \"{url}\"\nunit = 1\nmode = \"now\"\n\
+             [[loadpoint]]\nname = \"carport\"\nport = \"{url}\"\nunit = 2\nmode = \"now\"\n\
+             [site]\ncurrent_limit = 20\n[web]\nenabled = false\n[store]\npath = \"{}\"\n",
+            b.port,
+            b.pki.join("ca.crt").display(),
+            dir.path().join("sunfill.db").display()
+        ),
+    )
+    .unwrap();
+    let _sunfill = start_sunfill(&cfg, &log);
+    let reg = |unit| sim.with_box(unit, |w, _| w.max_current()).unwrap();
+    // Both want 16 A; 20 A shared fairly: 10 A each.
+    until("10 A on each box", &log, || {
+        reg(1) == Deciamps(100) && reg(2) == Deciamps(100)
+    })
+    .await;
+    // The carport stops: the garage may have its 16 A.
+    b.publish("sunfill/carport/mode/set", "off").await;
+    until("16 A on the garage box, 0 on the carport box", &log, || {
+        reg(1) == Deciamps(160) && reg(2) == Deciamps::ZERO
+    })
+    .await;
+    let reason = b
+        .retained("sunfill/garage/reason")
+        .await
+        .unwrap_or_default();
+    assert!(reason.contains("16.0 A"), "{reason}");
+}
+
 // Tests for `sunfill config`.
 
 fn config_check(text: &str) -> (bool, String, String) {
