@@ -297,7 +297,7 @@ async fn the_dashboard_shows_live_values_and_switches_the_mode_in_chromium() {
     println!("dashboard first contentful paint: {fcp:.0} ms");
     assert!(fcp < 1000.0, "first paint {fcp} ms");
     let first_text = cdp
-        .eval("document.querySelector('#v-pv').textContent")
+        .eval("document.querySelector('#v-house').textContent")
         .await
         .unwrap();
     assert_ne!(
@@ -315,7 +315,7 @@ async fn the_dashboard_shows_live_values_and_switches_the_mode_in_chromium() {
     .await
     .unwrap();
     cdp.wait_for(
-        &format!("document.querySelector('#v-pv').textContent !== {first_text}"),
+        &format!("document.querySelector('#v-house').textContent !== {first_text}"),
         10,
     )
     .await

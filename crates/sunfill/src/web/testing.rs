@@ -96,7 +96,8 @@ impl FakeSite {
             .map_or(0.0, |t| (at_ms - t).max(0) as f64 / 3_600_000.0);
         self.last_ms = Some(at_ms);
         let pv = Self::pv_w(at_ms);
-        let house = 450.0 + 350.0 * noise(at_ms.div_euclid(60_000) + 7);
+        // The house load changes every two seconds, so a live page always has a changing number.
+        let house = 450.0 + 350.0 * noise(at_ms.div_euclid(2_000) + 7);
         let hour = at_ms.rem_euclid(86_400_000) / 3_600_000;
         let mut surplus = pv - house;
         let mut car_total = 0.0;
