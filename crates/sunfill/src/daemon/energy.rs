@@ -110,14 +110,17 @@ impl Meter {
     }
 }
 
-/// The solar share of the car's power, given the grid meter (+ import): what the car draws
-/// beyond the import is solar.
-pub fn solar_share(car_w: f64, grid_w: Option<f64>) -> f64 {
+/// The solar share of the car's power, given the grid meter (+ import) and the home battery
+/// (+ discharging): what the car draws beyond the import and the battery's discharge is solar
+/// (the same rule as the store's `solar_fraction`).
+pub fn solar_share(car_w: f64, grid_w: Option<f64>, battery_w: Option<f64>) -> f64 {
     if car_w <= 0.0 {
         return 0.0;
     }
     match grid_w {
-        Some(g) => ((car_w - g.max(0.0)) / car_w).clamp(0.0, 1.0),
+        Some(g) => {
+            ((car_w - g.max(0.0) - battery_w.unwrap_or(0.0).max(0.0)) / car_w).clamp(0.0, 1.0)
+        }
         None => 0.0,
     }
 }
@@ -159,9 +162,10 @@ mod tests {
 
     #[test]
     fn solar_share_is_what_the_import_does_not_cover() {
-        assert_eq!(solar_share(4000.0, Some(-500.0)), 1.0);
-        assert_eq!(solar_share(4000.0, Some(1000.0)), 0.75);
-        assert_eq!(solar_share(4000.0, None), 0.0);
-        assert_eq!(solar_share(0.0, Some(0.0)), 0.0);
+        assert_eq!(solar_share(4000.0, Some(-500.0), None), 1.0);
+        assert_eq!(solar_share(4000.0, Some(1000.0), Some(-2000.0)), 0.75);
+        assert_eq!(solar_share(4000.0, Some(1000.0), Some(1000.0)), 0.5);
+        assert_eq!(solar_share(4000.0, None, None), 0.0);
+        assert_eq!(solar_share(0.0, Some(0.0), None), 0.0);
     }
 }

@@ -436,6 +436,7 @@ pub async fn run(
                                 let share = energy::solar_share(
                                     f64::from(wr.power_w),
                                     input_w(&lp.service, "grid"),
+                                    input_w(&lp.service, "battery"),
                                 );
                                 let change =
                                     lp.meter.reading(u64::from(r.energy_total_wh), plugged, share);
