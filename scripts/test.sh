@@ -15,6 +15,8 @@ command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || apt_pkgs+=(mosq
 command -v mosquitto_pub >/dev/null || apt_pkgs+=(mosquitto-clients)
 command -v mbpoll >/dev/null || apt_pkgs+=(mbpoll)
 command -v socat >/dev/null || apt_pkgs+=(socat)
+# Headless browser for the dashboard test (tests/dashboard.rs drives it over CDP).
+[ -x /usr/bin/chromium ] || apt_pkgs+=(chromium)
 if [ ${#apt_pkgs[@]} -gt 0 ]; then
     step "installing Debian packages: ${apt_pkgs[*]}"
     as_root apt-get update -qq
@@ -51,4 +53,6 @@ fi
 
 # --- tests ----------------------------------------------------------------------------------
 step "cargo test"
+# Here the dashboard test must not skip for want of a browser.
+export SUNFILL_REQUIRE_CHROMIUM=1
 cargo test --workspace --release

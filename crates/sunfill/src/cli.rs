@@ -20,12 +20,20 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the MQTT service (site inputs, state, commands, Home Assistant discovery).
+    /// Run the daemon: site readings over MQTT in, wallbox currents over Modbus out, state,
+    /// Home Assistant discovery, commands, dashboard. Stops cleanly on SIGTERM or Ctrl-C.
     Run {
-        /// The config file.
+        /// The config file (`sunfill config example` prints one).
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Check a config file, or print a commented example with every option.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Everything in one process, nothing to install: an MQTT broker, a simulated wallbox with
+    /// a car, and a generated solar day replayed faster than real time, with sunfill charging
+    /// from it exactly as `run` does.
+    Demo(crate::demo::Args),
     /// Check the path to the broker step by step and explain what fails.
     Check {
         /// The config file.
@@ -73,6 +81,12 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             BenchCommand::MqttFlood(a) => crate::bench_mqtt::run(crate::bench_mqtt::flood_child(a)),
         },
+        Command::Config(ConfigCommand::Example) => {
+            print!("{}", crate::config::EXAMPLE);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Config(ConfigCommand::Check { config }) => crate::commands::config_check(&config),
+        Command::Demo(args) => crate::demo::run(args),
         command => crate::commands::run(command),
     }
 }
@@ -131,6 +145,20 @@ pub struct CertsInit {
     /// Validity of broker and client certificates, days.
     #[arg(long, default_value_t = 825)]
     pub days: i64,
+}
+
+/// `sunfill config ...`.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate a config file: every error names the file, line and key. Secrets are never
+    /// printed.
+    Check {
+        /// The config file.
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Print a commented config file covering every option.
+    Example,
 }
 
 /// `sunfill ha ...`.

@@ -18,14 +18,22 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
 async fn run_async(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Run { config } => {
+            let opts = crate::daemon::Options::real_time();
             let c = Config::load(&config)?;
-            let settings = c.mqtt_settings()?;
-            let service = crate::service::Service::new(
-                c.topics()?,
-                c.inputs()?,
-                sunfill_core::Config::default(),
+            let plan = crate::daemon::Plan::from_config(&c)?;
+            crate::logging::init(plan.daemon.log_format, &plan.daemon.log_level);
+            tracing::info!(
+                "sunfill {} starting with {}",
+                env!("CARGO_PKG_VERSION"),
+                config.display()
             );
-            crate::service::run(settings, service, shutdown_signal()).await?;
+            let mut opts = opts;
+            let (daemon_side, observer) = crate::hub::hub();
+            let observers = crate::daemon::Observers::start(&plan, &observer, &mut opts).await?;
+            drop(observer);
+            let r = crate::daemon::run(plan, daemon_side, opts, shutdown_signal()).await;
+            observers.finish().await;
+            r?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Check { config, wait } => {
@@ -92,13 +100,88 @@ async fn run_async(command: Command) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Simulate(_) | Command::Wallbox(_) | Command::SimWallbox(_) | Command::Bench(_) => {
+        Command::Simulate(_)
+        | Command::Wallbox(_)
+        | Command::SimWallbox(_)
+        | Command::Bench(_)
+        | Command::Config(_)
+        | Command::Demo(_) => {
             anyhow::bail!("internal: this subcommand is not an async service command")
         }
     }
 }
 
-async fn shutdown_signal() {
+/// `sunfill config check`: parses and resolves every section; prints what sunfill would do,
+/// never a secret.
+pub fn config_check(path: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let c = Config::load(path)?;
+    let plan = crate::daemon::Plan::from_config(&c)?;
+    let d = &plan.daemon;
+    println!("{}: ok", path.display());
+    if let Some(first) = plan.loadpoints.first() {
+        let m = &first.mqtt;
+        println!(
+            "  mqtt       {} (CA {}, client certificate {}, login {})",
+            m.broker,
+            m.tls
+                .ca_file
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| "system".into()),
+            if m.tls.client_cert.is_some() {
+                "yes"
+            } else {
+                "no"
+            },
+            match (&m.username, &m.password) {
+                (Some(u), Some(_)) => format!("{u} with password"),
+                (Some(u), None) => u.clone(),
+                _ => "none".into(),
+            }
+        );
+        for b in &first.inputs.bindings {
+            println!("  input      {:<12} {}", b.reading.name(), b.topic);
+        }
+    }
+    for lp in &plan.loadpoints {
+        let l = &lp.cfg;
+        println!(
+            "  loadpoint  {}: unit {} on {}, {}..{}, mode {}, topics {}/...",
+            l.name, l.unit, l.port, l.core.min_current, l.core.max_current, l.mode, l.topics.base
+        );
+    }
+    let w = &d.wallbox;
+    println!(
+        "  wallbox    watchdog {} ms, failsafe {}, timeout {} ms, {} retries",
+        w.watchdog_ms,
+        w.failsafe,
+        w.timeout.as_millis(),
+        w.retries
+    );
+    match d.site_limit {
+        Some(l) => println!("  site       current limit {l} per phase, shared"),
+        None => println!("  site       no current limit"),
+    }
+    println!(
+        "  web        {}{}",
+        if d.web.enabled {
+            format!("http://{}/", d.web.bind)
+        } else {
+            "off".into()
+        },
+        if d.web.token.is_some() {
+            ", token set"
+        } else {
+            ""
+        }
+    );
+    println!("  store      {}", d.store_path.display());
+    println!("  state      {}", plan.state_path().display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Completes on SIGTERM or SIGINT (Ctrl-C).
+pub async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {

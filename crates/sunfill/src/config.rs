@@ -1,5 +1,6 @@
-//! The config file (TOML). This module knows the `[mqtt]` and `[inputs]` sections; other
-//! sections belong to other modules and are ignored here.
+//! The config file (TOML): `[mqtt]` and `[inputs]` here, the daemon's `[[loadpoint]]`,
+//! `[wallbox]`, `[site]`, `[web]`, `[store]` and `[log]` in [`daemon`]. Unknown sections and keys
+//! are errors. `sunfill config example` prints [`EXAMPLE`], a commented file with every option.
 //!
 //! ```toml
 //! [mqtt]
@@ -36,6 +37,16 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use toml::Spanned;
+
+mod daemon;
+pub use daemon::{
+    DaemonConfig, LoadpointConfig, LoadpointSection, LogFormat, LogSection, Number, PhasesValue,
+    SiteSection, StoreSection, WallboxSection, WallboxTiming, WebConfig, WebSection,
+    DEFAULT_STORE_PATH, DEFAULT_WEB_BIND,
+};
+
+/// A commented config file covering every option (`sunfill config example`).
+pub const EXAMPLE: &str = include_str!("config/example.toml");
 
 /// A config problem: file, line, key, and what to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -163,14 +174,33 @@ impl InputsSection {
     }
 }
 
-/// The parts of the config file this module knows.
+/// The config file.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Config {
     /// `[mqtt]`.
     pub mqtt: Option<MqttSection>,
     /// `[inputs]`.
     #[serde(default)]
     pub inputs: InputsSection,
+    /// `[[loadpoint]]`, one per wallbox.
+    #[serde(default)]
+    pub loadpoint: Vec<LoadpointSection>,
+    /// `[wallbox]`.
+    #[serde(default)]
+    pub wallbox: WallboxSection,
+    /// `[site]`.
+    #[serde(default)]
+    pub site: SiteSection,
+    /// `[web]`.
+    #[serde(default)]
+    pub web: WebSection,
+    /// `[store]`.
+    #[serde(default)]
+    pub store: StoreSection,
+    /// `[log]`.
+    #[serde(default)]
+    pub log: LogSection,
     #[serde(skip)]
     path: PathBuf,
     #[serde(skip)]
@@ -202,7 +232,12 @@ impl Config {
         Ok(c)
     }
 
-    fn err(
+    /// The file this config was read from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub(crate) fn err(
         &self,
         span: Option<Range<usize>>,
         key: &str,
@@ -226,14 +261,24 @@ impl Config {
         })
     }
 
-    /// The loadpoint's topics.
+    /// The first loadpoint's topics: the first `[[loadpoint]]`'s name, else `mqtt.loadpoint`,
+    /// else `wallbox`.
     pub fn topics(&self) -> Result<Topics, ConfigError> {
         let m = self.mqtt()?;
+        if let Some(first) = self.loadpoint.first() {
+            return self.topics_for(first.name.get_ref());
+        }
         let lp = m
             .loadpoint
             .as_ref()
             .map(|s| s.get_ref().as_str())
             .unwrap_or("wallbox");
+        self.topics_for(lp)
+    }
+
+    /// The topics of loadpoint `lp`: `sunfill/<lp>`, or `mqtt.base_topic`.
+    pub fn topics_for(&self, lp: &str) -> Result<Topics, ConfigError> {
+        let m = self.mqtt()?;
         if lp.is_empty() || lp.contains(['/', '+', '#']) {
             return Err(self.err(
                 m.loadpoint.as_ref().map(|s| s.span()),
@@ -251,12 +296,19 @@ impl Config {
         Ok(t)
     }
 
-    /// The connection settings, with the password read from its file or variable.
+    /// The connection settings of the first loadpoint, with the password read from its file
+    /// or variable.
     pub fn mqtt_settings(&self) -> Result<Settings, ConfigError> {
+        self.mqtt_settings_for(&self.topics()?)
+    }
+
+    /// The connection settings of the loadpoint with these topics (client id
+    /// `sunfill-<loadpoint>` unless `mqtt.client_id` is set and there is one loadpoint; last
+    /// will on its status topic).
+    pub fn mqtt_settings_for(&self, topics: &Topics) -> Result<Settings, ConfigError> {
         let m = self.mqtt()?;
         let broker = Broker::parse(m.broker.get_ref())
             .map_err(|e| self.err(Some(m.broker.span()), "mqtt.broker", e))?;
-        let topics = self.topics()?;
         let sources = [
             m.password.is_some(),
             m.password_file.is_some(),
@@ -328,13 +380,13 @@ impl Config {
                 "client_cert and client_key go together; set both or neither",
             ));
         }
-        let mut s = Settings::new(
-            broker,
-            m.client_id
-                .as_deref()
-                .unwrap_or(&format!("sunfill-{}", topics.loadpoint)),
-            &topics.status(),
-        );
+        let default_id = format!("sunfill-{}", topics.loadpoint);
+        let client_id = match &m.client_id {
+            Some(id) if self.loadpoint.len() <= 1 => id.clone(),
+            Some(id) => format!("{id}-{}", topics.loadpoint),
+            None => default_id,
+        };
+        let mut s = Settings::new(broker, &client_id, &topics.status());
         s.tls = tls;
         s.username = m.username.clone();
         s.password = password;
@@ -537,5 +589,96 @@ mod tests {
                 .contains("sunfill.toml:5: inputs.grid.unit: unknown unit \"MW\""),
             "{e}"
         );
+    }
+
+    // Tests for the daemon's sections.
+
+    #[test]
+    fn the_example_covers_every_section_and_parses() {
+        let c = parse(EXAMPLE).unwrap();
+        let d = c.daemon().unwrap();
+        assert_eq!(d.loadpoints.len(), 1);
+        assert_eq!(d.loadpoints[0].name, "garage");
+        assert_eq!(d.wallbox.watchdog_ms, 15_000);
+        assert_eq!(d.web.bind.to_string(), DEFAULT_WEB_BIND);
+        assert_eq!(d.log_format, LogFormat::Human);
+        c.mqtt_settings().unwrap();
+        c.inputs().unwrap();
+        for section in [
+            "[mqtt]",
+            "[inputs]",
+            "[[loadpoint]]",
+            "[wallbox]",
+            "[site]",
+            "[web]",
+            "[store]",
+            "[log]",
+        ] {
+            assert!(EXAMPLE.contains(section), "{section}");
+        }
+    }
+
+    fn daemon_err(s: &str) -> String {
+        let c = parse(s).map_err(|e| e.to_string());
+        match c {
+            Ok(c) => c.daemon().unwrap_err().to_string(),
+            Err(e) => e,
+        }
+    }
+
+    const MQTT: &str = "[mqtt]\nbroker = \"mqtt://ha\"\n";
+
+    #[test]
+    fn daemon_errors_name_line_and_key() {
+        let e = daemon_err(&format!(
+            "{MQTT}[[loadpoint]]\nname = \"g\"\nport = \"rtu:///dev/ttyUSB0\"\nmax_current = 32\n"
+        ));
+        assert!(
+            e.starts_with("sunfill.toml:6: loadpoint[0].max_current: 32 A is outside"),
+            "{e}"
+        );
+        let e = daemon_err(&format!(
+            "{MQTT}[[loadpoint]]\nname = \"g\"\nport = \"serial:/dev/x\"\n"
+        ));
+        assert!(
+            e.starts_with("sunfill.toml:5: loadpoint[0].port: bad port URL"),
+            "{e}"
+        );
+        let e = daemon_err(&format!(
+            "{MQTT}[[loadpoint]]\nname = \"a\"\nport = \"tcp://gw\"\n\
+             [[loadpoint]]\nname = \"b\"\nport = \"tcp://gw\"\n"
+        ));
+        assert!(
+            e.contains("loadpoint[1].unit: unit 1 on tcp://gw:502 is already"),
+            "{e}"
+        );
+        let e = daemon_err(&format!(
+            "{MQTT}[[loadpoint]]\nname = \"g\"\nport = \"tcp://gw\"\n[wallbox]\nwatchdg_ms = 1\n"
+        ));
+        assert!(
+            e.starts_with("sunfill.toml:7: unknown field `watchdg_ms`"),
+            "{e}"
+        );
+        let e = daemon_err(&format!(
+            "{MQTT}[[loadpoint]]\nname = \"g\"\nport = \"tcp://gw\"\n[web]\nbind = \"localhost\"\n"
+        ));
+        assert!(e.starts_with("sunfill.toml:7: web.bind:"), "{e}");
+        let e = daemon_err(&format!("{MQTT}[wallbx]\n"));
+        assert!(
+            e.starts_with("sunfill.toml:3: unknown field `wallbx`"),
+            "{e}"
+        );
+        let e = daemon_err(MQTT);
+        assert!(e.contains("no [[loadpoint]] section"), "{e}");
+    }
+
+    #[test]
+    fn the_web_token_is_never_shown() {
+        let c = parse(&format!(
+            "{MQTT}[[loadpoint]]\nname = \"g\"\nport = \"tcp://gw\"\n[web]\ntoken = \"0123456789abcdef-secret\"\n"
+        ))
+        .unwrap();
+        let d = c.daemon().unwrap();
+        assert!(!format!("{d:?}").contains("secret"));
     }
 }

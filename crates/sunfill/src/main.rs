@@ -8,14 +8,14 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = sunfill::cli::Cli::parse();
+    // `run` sets up logging from its config file ([log] format and level), `demo` its own.
+    if !matches!(
+        cli.command,
+        sunfill::cli::Command::Run { .. } | sunfill::cli::Command::Demo(_)
+    ) {
+        sunfill::logging::init(sunfill::config::LogFormat::Human, "info");
+    }
     match sunfill::cli::run(cli) {
         Ok(code) => code,
         Err(e) => {

@@ -14,7 +14,7 @@ use crate::mqtt::{discovery, Error, Settings};
 use std::collections::BTreeMap;
 use std::future::Future;
 use sunfill_core::control::WallboxReading;
-use sunfill_core::{Config, Controller, Decision, Instant};
+use sunfill_core::{Config, Controller, Deciamps, Decision, Instant};
 
 /// The latest state of one site reading, for display and diagnosis.
 #[derive(Clone, Debug, PartialEq)]
@@ -39,6 +39,28 @@ pub struct Service {
     wallbox_online: bool,
     last: Option<Decision>,
     published: BTreeMap<String, String>,
+    energy: Energy,
+    cap: Option<Cap>,
+}
+
+/// The energy counters shown with the state, from the wallbox's own counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Energy {
+    /// Energy of the current (or last) session, Wh.
+    pub session_wh: u64,
+    /// Of that, from solar, Wh.
+    pub session_solar_wh: u64,
+    /// The box's counter since installation, Wh.
+    pub total_wh: u64,
+}
+
+/// A lower current than the controller decided, set by the site current limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cap {
+    /// The current the loadpoint may use now.
+    pub current: Deciamps,
+    /// The site's limit.
+    pub site_limit: Deciamps,
 }
 
 impl Service {
@@ -55,7 +77,100 @@ impl Service {
             wallbox_online: false,
             last: None,
             published: BTreeMap::new(),
+            energy: Energy::default(),
+            cap: None,
         }
+    }
+
+    /// The topics of this loadpoint.
+    pub fn topics(&self) -> &Topics {
+        &self.topics
+    }
+
+    /// Mode, limits and battery priority in force.
+    pub fn controls(&self) -> &Controls {
+        &self.controls
+    }
+
+    /// The latest wallbox reading and whether the box answers now.
+    pub fn wallbox_state(&self) -> (Option<WallboxReading>, bool) {
+        (self.wallbox, self.wallbox_online)
+    }
+
+    /// Phases the car charges on (configured, measured or assumed).
+    pub fn phases(&self) -> u8 {
+        self.controller.phases()
+    }
+
+    /// The current the wallbox should get: the decision, lowered to the cap if there is one.
+    pub fn output(&self) -> Deciamps {
+        let d = self.last.map(|d| d.current).unwrap_or(Deciamps::ZERO);
+        match self.cap {
+            Some(c) if c.current < d => c.current,
+            _ => d,
+        }
+    }
+
+    /// The decision's reason in words, with the site limit when it lowers the current.
+    pub fn reason_text(&self) -> String {
+        let Some(d) = self.last else {
+            return "starting".into();
+        };
+        match self.cap {
+            Some(c) if c.current < d.current => format!(
+                "{}; limited to {} by the site limit of {} per phase",
+                d.reason, c.current, c.site_limit
+            ),
+            _ => d.reason.to_string(),
+        }
+    }
+
+    /// The reason's stable code.
+    pub fn reason_code(&self) -> &'static str {
+        self.last.map(|d| reason_code(&d.reason)).unwrap_or("off")
+    }
+
+    /// The energy counters shown with the state.
+    pub fn energy(&self) -> Energy {
+        self.energy
+    }
+
+    /// Sets the energy counters; returns the state messages that changed.
+    pub fn set_energy(&mut self, energy: Energy) -> Vec<Publish> {
+        self.energy = energy;
+        self.changed_state()
+    }
+
+    /// Sets (or clears) the site limit's cap; returns the state messages that changed.
+    pub fn set_cap(&mut self, cap: Option<Cap>) -> Vec<Publish> {
+        self.cap = cap;
+        self.changed_state()
+    }
+
+    /// A change from the web UI or API: `key` and `value` as on the MQTT `.../set` topics,
+    /// validated by the very same parser. `Err` says why nothing changed.
+    pub fn command(
+        &mut self,
+        now: Instant,
+        key: &str,
+        value: &str,
+    ) -> Result<Vec<Publish>, String> {
+        let topic = self.topics.set(key);
+        match command(&self.topics, &self.controls, &topic, value.as_bytes()) {
+            Some(Ok((cmd, next))) => {
+                tracing::info!("{}: command {cmd:?} accepted", self.topics.loadpoint);
+                self.apply_controls(next);
+                Ok(self.step(now))
+            }
+            Some(Err(e)) => Err(e.to_string()),
+            None => Err(format!("unknown setting \"{key}\"")),
+        }
+    }
+
+    fn apply_controls(&mut self, next: Controls) {
+        self.controls = next;
+        self.controller.set_config(next.config);
+        self.controller.set_mode(next.mode);
     }
 
     /// Topics to subscribe to: inputs, commands, and Home Assistant's status.
@@ -69,6 +184,11 @@ impl Service {
     /// The last decision.
     pub fn decision(&self) -> Option<Decision> {
         self.last
+    }
+
+    /// When the controller wants to be asked again (a start delay or a budget running out).
+    pub fn poll_at(&self) -> Option<Instant> {
+        self.controller.poll_at()
     }
 
     /// The latest site readings by name.
@@ -122,10 +242,8 @@ impl Service {
             }
             return match result {
                 Ok((cmd, next)) => {
-                    tracing::info!("command {cmd:?} accepted");
-                    self.controls = next;
-                    self.controller.set_config(next.config);
-                    self.controller.set_mode(next.mode);
+                    tracing::info!("{}: command {cmd:?} accepted", self.topics.loadpoint);
+                    self.apply_controls(next);
                     self.step(now)
                 }
                 Err(e) => {
@@ -168,22 +286,25 @@ impl Service {
         self.step(now)
     }
 
-    fn snapshot(&self, d: &Decision) -> Snapshot {
+    fn snapshot(&self) -> Snapshot {
         let state = self
             .wallbox
+            .filter(|_| self.wallbox_online)
             .map(|w| ChargeState::from(w.state))
             .unwrap_or_default();
+        let e = self.energy;
         Snapshot {
             controls: self.controls,
             state,
             power_w: self.wallbox.map(|w| w.power_w).unwrap_or(0),
-            setpoint: d.current,
+            setpoint: self.output(),
             phases: self.controller.phases(),
-            session_energy_wh: 0,
-            total_energy_wh: 0,
-            solar_share_pct: None,
-            reason: d.reason.to_string(),
-            reason_code: reason_code(&d.reason),
+            session_energy_wh: e.session_wh,
+            total_energy_wh: e.total_wh,
+            solar_share_pct: (e.session_wh > 0)
+                .then(|| (e.session_solar_wh.min(e.session_wh) * 100 / e.session_wh) as u8),
+            reason: self.reason_text(),
+            reason_code: self.reason_code(),
             wallbox_online: self.wallbox_online,
         }
     }
@@ -191,11 +312,24 @@ impl Service {
     /// Decides, and returns the state messages whose payload changed.
     fn step(&mut self, now: Instant) -> Vec<Publish> {
         let d = self.controller.step(now);
-        if self.last.map(|l| l.reason) != Some(d.reason) {
-            tracing::info!("decision: {} ({})", d.current, d.reason);
+        // Log a new current or a new kind of reason; the numbers in a reason change with
+        // every reading.
+        let code = reason_code(&d.reason);
+        if d.changed || self.last.map(|l| reason_code(&l.reason)) != Some(code) {
+            tracing::info!("{}: {} ({})", self.topics.loadpoint, d.current, d.reason);
+        } else if self.last.map(|l| l.reason) != Some(d.reason) {
+            tracing::debug!("{}: {} ({})", self.topics.loadpoint, d.current, d.reason);
         }
         self.last = Some(d);
-        let snap = self.snapshot(&d);
+        self.changed_state()
+    }
+
+    /// The state messages whose payload changed since they were last published.
+    fn changed_state(&mut self) -> Vec<Publish> {
+        if self.last.is_none() {
+            return Vec::new();
+        }
+        let snap = self.snapshot();
         state_messages(&self.topics, &snap)
             .into_iter()
             .filter(|p| {

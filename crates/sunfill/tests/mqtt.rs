@@ -651,7 +651,12 @@ async fn last_will_is_seen_by_mosquitto_sub_when_sunfill_is_killed() {
     let cfg = dir.path().join("sunfill.toml");
     std::fs::write(
         &cfg,
-        format!("{lines}loadpoint = \"garage\"\n[inputs]\npreset = \"powerwall-statestream\"\n"),
+        format!(
+            "{lines}[inputs]\npreset = \"powerwall-statestream\"\n\
+             [[loadpoint]]\nname = \"garage\"\nport = \"tcp://127.0.0.1:9\"\n\
+             [store]\npath = \"{}\"\n",
+            dir.path().join("sunfill.db").display()
+        ),
     )
     .unwrap();
     // mosquitto_sub with the files certs init wrote.

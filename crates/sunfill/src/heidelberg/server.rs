@@ -49,13 +49,15 @@ pub struct SimBus {
     /// Counters.
     pub stats: SimStats,
     start: Instant,
+    speed: f64,
     rng: u64,
 }
 
 impl SimBus {
     /// Model time: ms since the simulator started (the boxes' power-on).
+    /// With a speed factor (the demo), model time runs that many times faster than real time.
     pub fn now_ms(&self) -> u64 {
-        u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX)
+        (self.start.elapsed().as_secs_f64() * 1000.0 * self.speed) as u64
     }
 
     /// The box with unit id `unit`.
@@ -103,8 +105,27 @@ impl SimHandle {
             faults,
             stats: SimStats::default(),
             start: Instant::now(),
+            speed: 1.0,
             rng: seed | 1,
         })))
+    }
+
+    /// Lets model time (car delays, energy counters, watchdog, standby) run `speed` times
+    /// faster than real time, from now on. For the demo, which replays a day in minutes.
+    pub fn set_speed(&self, speed: f64) {
+        let mut g = self.lock();
+        let now = g.advance();
+        g.speed = if speed.is_finite() && speed > 0.0 {
+            speed
+        } else {
+            1.0
+        };
+        // Keep model time continuous: start is where now_ms() gives `now` at the new speed.
+        g.start = Instant::now()
+            .checked_sub(std::time::Duration::from_secs_f64(
+                now as f64 / 1000.0 / g.speed,
+            ))
+            .unwrap_or(g.start);
     }
 
     /// Locks the bus (never across an await).

@@ -27,6 +27,9 @@ pub struct DriverConfig {
     pub write_tries: u32,
     /// Longest wait between reconnection attempts while the box is offline.
     pub offline_retry_max: Duration,
+    /// Poll this often instead of a third of the watchdog (the demo, whose simulated box runs
+    /// faster than real time, polls faster).
+    pub poll: Option<Duration>,
 }
 
 impl Default for DriverConfig {
@@ -38,13 +41,18 @@ impl Default for DriverConfig {
             ready_timeout: Duration::from_secs(15),
             write_tries: 3,
             offline_retry_max: Duration::from_secs(30),
+            poll: None,
         }
     }
 }
 
 impl DriverConfig {
-    /// The polling interval: a third of the watchdog, between 0.2 s and 5 s.
+    /// The polling interval: [`poll`](Self::poll) if set, else a third of the watchdog, between
+    /// 0.2 s and 5 s.
     pub fn poll_interval(&self) -> Duration {
+        if let Some(p) = self.poll {
+            return p;
+        }
         if self.watchdog_ms == 0 {
             return Duration::from_secs(5);
         }

@@ -1,0 +1,607 @@
+//! `sunfill run` end to end, with real peers on loopback: a Mosquitto with TLS (certificates
+//! from our own `certs init`) started by each test on a free port, the simulated wallbox behind
+//! the Modbus TCP server in this process, `sunfill run` as a child process, and site readings
+//! published with `mosquitto_pub`. Also `sunfill config check` and a `sunfill demo` smoke test.
+//!
+//! Every wait is bounded and generous; nothing asserts how long something took.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::io::Write as _;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+use sunfill::certs::{self, InitOptions};
+use sunfill::heidelberg::bus::{BusConfig, BusHandle};
+use sunfill::heidelberg::server::{self, Faults, SimHandle};
+use sunfill::heidelberg::url::PortUrl;
+use sunfill::heidelberg::wallbox::{DriverConfig, Wallbox};
+use sunfill_core::Deciamps;
+use sunfill_sim::wallbox::{Event, Script, WallboxConfig};
+
+/// The bound of every wait: long enough for a loaded CI machine, short enough to fail.
+const WAIT: Duration = Duration::from_secs(90);
+/// The simulated box's counter at power-on (WallboxConfig's default).
+const START_WH: u32 = 1_234_567;
+
+fn free_port() -> u16 {
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    loop {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let p = l.local_addr().unwrap().port();
+        let mut given = GIVEN.lock().unwrap();
+        if p != 1883 && !given.contains(&p) {
+            given.push(p);
+            return p;
+        }
+    }
+}
+
+fn running_as_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+/// A child process killed on drop.
+struct Proc(Option<Child>);
+
+impl Proc {
+    fn pid(&self) -> u32 {
+        self.0.as_ref().map(|c| c.id()).unwrap_or(0)
+    }
+
+    /// Waits for the process to exit (bounded); its exit status.
+    async fn wait_exit(&mut self) -> std::process::ExitStatus {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            if let Some(s) = self.0.as_mut().unwrap().try_wait().unwrap() {
+                self.0 = None;
+                return s;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the process did not exit"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Mosquitto with a TLS listener on a free loopback port, certificates from `certs init`.
+struct Broker {
+    _proc: Proc,
+    port: u16,
+    pki: PathBuf,
+}
+
+fn mosquitto(dir: &Path) -> Broker {
+    let pki = certs::init(&InitOptions {
+        dir: dir.join("pki"),
+        host: "localhost".into(),
+        ips: vec!["127.0.0.1".parse().unwrap()],
+        clients: vec!["sunfill".into()],
+        days: 30,
+    })
+    .unwrap()
+    .dir;
+    let port = free_port();
+    let conf = dir.join("mosquitto.conf");
+    let user = if running_as_root() { "user root\n" } else { "" };
+    std::fs::write(
+        &conf,
+        format!(
+            "{user}persistence false\nlog_dest stderr\nlistener {port} 127.0.0.1\n\
+             cafile {0}/ca.crt\ncertfile {0}/broker.crt\nkeyfile {0}/broker.key\n\
+             allow_anonymous true\n",
+            pki.display()
+        ),
+    )
+    .unwrap();
+    let child = Command::new("mosquitto")
+        .arg("-c")
+        .arg(&conf)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("mosquitto must be installed (apt-get install mosquitto mosquitto-clients)");
+    let deadline = std::time::Instant::now() + WAIT;
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "mosquitto did not listen"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Broker {
+        _proc: Proc(Some(child)),
+        port,
+        pki,
+    }
+}
+
+impl Broker {
+    fn tls_args(&self) -> Vec<String> {
+        vec![
+            "-h".into(),
+            "127.0.0.1".into(),
+            "-p".into(),
+            self.port.to_string(),
+            "--cafile".into(),
+            self.pki.join("ca.crt").display().to_string(),
+        ]
+    }
+
+    /// The retained payload of `topic` (mosquitto_sub, bounded).
+    async fn retained(&self, topic: &str) -> Option<String> {
+        let out = tokio::process::Command::new("mosquitto_sub")
+            .args(self.tls_args())
+            .args(["-C", "1", "-W", "5", "-t", topic])
+            .output()
+            .await
+            .expect("mosquitto_sub (package mosquitto-clients)");
+        let s = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        (!s.is_empty()).then_some(s)
+    }
+
+    /// Publishes one message (not retained) with mosquitto_pub.
+    async fn publish(&self, topic: &str, payload: &str) {
+        let st = tokio::process::Command::new("mosquitto_pub")
+            .args(self.tls_args())
+            .args(["-q", "1", "-t", topic, "-m", payload])
+            .status()
+            .await
+            .expect("mosquitto_pub (package mosquitto-clients)");
+        assert!(st.success(), "mosquitto_pub {topic} {payload} failed");
+    }
+}
+
+/// The simulated box (unit 1, answering at once) with a 3-phase car plugged in, served on a
+/// loopback Modbus TCP port.
+async fn wallbox() -> (SimHandle, String) {
+    let sim = SimHandle::new(
+        vec![WallboxConfig {
+            unit: 1,
+            boot_ms: 0,
+            ..WallboxConfig::default()
+        }],
+        Script::from_events(vec![(
+            0,
+            Event::Plug {
+                phases: 3,
+                max: Deciamps(160),
+            },
+        )]),
+        Faults::default(),
+        1,
+    );
+    sim.spawn_ticker();
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("tcp://{}", l.local_addr().unwrap());
+    tokio::spawn(server::serve_listener(l, sim.clone(), false));
+    (sim, url)
+}
+
+fn config(dir: &Path, b: &Broker, port: &str, lp: &str) -> PathBuf {
+    let p = dir.join("sunfill.toml");
+    std::fs::write(
+        &p,
+        format!(
+            "[mqtt]\nbroker = \"mqtts://127.0.0.1:{}\"\nca_file = \"{}\"\n\
+             [inputs]\npreset = \"powerwall-statestream\"\n\
+             [[loadpoint]]\nname = \"garage\"\nport = \"{port}\"\nunit = 1\n{lp}\n\
+             [wallbox]\nwatchdog_ms = 15000\nfailsafe_current = 6.0\n\
+             [web]\nenabled = false\n\
+             [store]\npath = \"{}\"\n",
+            b.port,
+            b.pki.join("ca.crt").display(),
+            dir.join("sunfill.db").display()
+        ),
+    )
+    .unwrap();
+    p
+}
+
+fn start_sunfill(cfg: &Path, log: &Path) -> Proc {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap();
+    Proc(Some(
+        Command::new(env!("CARGO_BIN_EXE_sunfill"))
+            .arg("run")
+            .arg("--config")
+            .arg(cfg)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    ))
+}
+
+/// Waits until `f` holds (a bound on a failing test, not a timing check).
+async fn until(what: &str, log: &Path, mut f: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !f() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: not within {WAIT:?}; sunfill's log:\n{}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn register_261(sim: &SimHandle) -> Deciamps {
+    sim.with_box(1, |b, _| b.max_current()).unwrap()
+}
+
+/// Publishes the site every second like Home Assistant's statestream of a Powerwall: PV 8 kW,
+/// house 0.3 kW plus the car's real power, grid = load - PV.
+fn site(b: &Broker, sim: SimHandle) -> tokio::task::JoinHandle<()> {
+    let b = Broker {
+        _proc: Proc(None),
+        port: b.port,
+        pki: b.pki.clone(),
+    };
+    tokio::spawn(async move {
+        loop {
+            let car = sim
+                .with_box(1, |w, _| f64::from(w.reading().power_w))
+                .unwrap();
+            let load = 300.0 + car;
+            let kw = |w: f64| format!("{:.3}", w / 1000.0);
+            for (id, v) in [
+                ("powerwall_solar_now", kw(8000.0)),
+                ("powerwall_load_now", kw(load)),
+                ("powerwall_site_now", kw(load - 8000.0)),
+                ("powerwall_battery_now", kw(0.0)),
+                ("powerwall_charge", "80".to_string()),
+            ] {
+                b.publish(&format!("homeassistant/sensor/{id}/state"), &v)
+                    .await;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_sets_the_currents_of_mode_commands_and_solar_and_leaves_the_box_safe_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("sunfill.log");
+    let b = mosquitto(dir.path());
+    let (sim, url) = wallbox().await;
+    let cfg = config(
+        dir.path(),
+        &b,
+        &url,
+        "mode = \"fixed\"\nfixed_current = 8.0",
+    );
+    let mut sunfill = start_sunfill(&cfg, &log);
+    let site = site(&b, sim.clone());
+
+    // Mode fixed from the config file: 8.0 A, written and confirmed over Modbus.
+    until("8.0 A in register 261", &log, || {
+        register_261(&sim) == Deciamps(80)
+    })
+    .await;
+    // A command over MQTT, as Home Assistant sends it.
+    b.publish("sunfill/garage/mode/set", "now").await;
+    until("16.0 A in register 261", &log, || {
+        register_261(&sim) == Deciamps(160)
+    })
+    .await;
+    // Solar: 8 kW PV, 0.3 kW house: 7.7 kW surplus = 11.1 A on 3 x 230 V.
+    b.publish("sunfill/garage/mode/set", "pv").await;
+    until("the surplus current in register 261", &log, || {
+        (105..=116).contains(&register_261(&sim).0)
+    })
+    .await;
+    let mode = b.retained("sunfill/garage/mode").await;
+    assert_eq!(mode.as_deref(), Some("pv"));
+
+    // SIGTERM: the box is left at the failsafe current, the watchdog armed, offline retained.
+    site.abort();
+    let st = Command::new("kill")
+        .args(["-TERM", &sunfill.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let exit = sunfill.wait_exit().await;
+    assert!(
+        exit.success(),
+        "{exit}: {}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    let wb = Wallbox::new(
+        BusHandle::spawn(BusConfig::new(PortUrl::parse(&url).unwrap())),
+        DriverConfig::default(),
+    );
+    let s = wb.settings().await.unwrap();
+    assert_eq!(s.max_current, Deciamps(60), "register 261 after SIGTERM");
+    assert_eq!(s.failsafe_current, Deciamps(60));
+    assert_eq!(s.watchdog_ms, 15_000);
+    assert_eq!(
+        b.retained("sunfill/garage/status").await.as_deref(),
+        Some("offline")
+    );
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("first decision"), "{text}");
+}
+
+fn kwh(s: Option<String>) -> f64 {
+    s.and_then(|s| s.parse().ok()).unwrap_or(-1.0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_and_restart_lose_no_session_energy() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("sunfill.log");
+    let b = mosquitto(dir.path());
+    let (sim, url) = wallbox().await;
+    let cfg = config(dir.path(), &b, &url, "mode = \"now\"");
+    let mut sunfill = start_sunfill(&cfg, &log);
+    let counter = || sim.with_box(1, |w, _| w.reading().energy_total_wh).unwrap();
+    // Charging at 16 A, and some energy counted in the session.
+    until("the car charging", &log, || {
+        sim.with_box(1, |w, _| w.reading().power_w).unwrap() > 10_000
+    })
+    .await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let before = loop {
+        let v = kwh(b.retained("sunfill/garage/session_energy").await);
+        if v >= 0.010 {
+            break v;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no session energy");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    // A crash: no shutdown, no state written now. The box keeps charging (watchdog 15 s).
+    sunfill.0.as_mut().unwrap().kill().unwrap();
+    sunfill.wait_exit().await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let at_restart = counter();
+    let mut sunfill = start_sunfill(&cfg, &log);
+    // After the restart the session holds everything the box counted since the plug-in,
+    // including the energy charged while sunfill was down.
+    let want = f64::from(at_restart - START_WH) / 1000.0;
+    assert!(
+        want > before,
+        "the box counted nothing while sunfill was down"
+    );
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let v = kwh(b.retained("sunfill/garage/session_energy").await);
+        let now = f64::from(counter() - START_WH) / 1000.0;
+        if v >= want - 0.0015 {
+            assert!(
+                v <= now + 0.0015,
+                "session {v} kWh above the box's {now} kWh"
+            );
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "session energy {v} kWh after the restart, want at least {want} kWh; log:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    // The store has one session for it, with the box's energy (written at shutdown at the
+    // latest), across the crash.
+    let st = Command::new("kill")
+        .args(["-TERM", &sunfill.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    assert!(sunfill.wait_exit().await.success());
+    let box_kwh = f64::from(counter() - START_WH) / 1000.0;
+    let store = sunfill::store::Store::open(&dir.path().join("sunfill.db")).unwrap();
+    let page = store
+        .sessions(sunfill::store::Page::default(), Some("garage"))
+        .unwrap();
+    assert_eq!(page.sessions.len(), 1, "{:?}", page.sessions);
+    let s = &page.sessions[0];
+    assert!(
+        s.energy_kwh >= want - 0.0015 && s.energy_kwh <= box_kwh + 0.0015,
+        "store session {} kWh, box counted {want}..{box_kwh} kWh",
+        s.energy_kwh
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_boxes_on_one_bus_share_the_site_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("sunfill.log");
+    let b = mosquitto(dir.path());
+    let sim = SimHandle::new(
+        [1, 2]
+            .map(|unit| WallboxConfig {
+                unit,
+                boot_ms: 0,
+                ..WallboxConfig::default()
+            })
+            .to_vec(),
+        Script::default(),
+        Faults::default(),
+        1,
+    );
+    for unit in [1, 2] {
+        sim.with_box(unit, |w, now| w.plug_in(now, 3, Deciamps(160)))
+            .unwrap();
+    }
+    sim.spawn_ticker();
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("tcp://{}", l.local_addr().unwrap());
+    tokio::spawn(server::serve_listener(l, sim.clone(), false));
+    let cfg = dir.path().join("sunfill.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[mqtt]\nbroker = \"mqtts://127.0.0.1:{}\"\nca_file = \"{}\"\n\
+             [[loadpoint]]\nname = \"garage\"\nport = \"{url}\"\nunit = 1\nmode = \"now\"\n\
+             [[loadpoint]]\nname = \"carport\"\nport = \"{url}\"\nunit = 2\nmode = \"now\"\n\
+             [site]\ncurrent_limit = 20\n[web]\nenabled = false\n[store]\npath = \"{}\"\n",
+            b.port,
+            b.pki.join("ca.crt").display(),
+            dir.path().join("sunfill.db").display()
+        ),
+    )
+    .unwrap();
+    let _sunfill = start_sunfill(&cfg, &log);
+    let reg = |unit| sim.with_box(unit, |w, _| w.max_current()).unwrap();
+    // Both want 16 A; 20 A shared fairly: 10 A each.
+    until("10 A on each box", &log, || {
+        reg(1) == Deciamps(100) && reg(2) == Deciamps(100)
+    })
+    .await;
+    // The carport stops: the garage may have its 16 A.
+    b.publish("sunfill/carport/mode/set", "off").await;
+    until("16 A on the garage box, 0 on the carport box", &log, || {
+        reg(1) == Deciamps(160) && reg(2) == Deciamps::ZERO
+    })
+    .await;
+    let reason = b
+        .retained("sunfill/garage/reason")
+        .await
+        .unwrap_or_default();
+    assert!(reason.contains("16.0 A"), "{reason}");
+}
+
+// Tests for `sunfill config`.
+
+fn config_check(text: &str) -> (bool, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("sunfill.toml");
+    std::fs::write(&p, text).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_sunfill"))
+        .args(["config", "check", "--config"])
+        .arg(&p)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).replace(&p.display().to_string(), "FILE"),
+        String::from_utf8_lossy(&out.stderr).replace(&p.display().to_string(), "FILE"),
+    )
+}
+
+#[test]
+fn config_check_names_file_line_and_key_and_never_prints_secrets() {
+    let good = "[mqtt]\nbroker = \"mqtts://ha.lan\"\nusername = \"sunfill\"\n\
+                password = \"s3cret-pw\"\n[[loadpoint]]\nname = \"garage\"\n\
+                port = \"rtu:///dev/ttyUSB0\"\n[web]\ntoken = \"0123456789abcdef-t0ken\"\n";
+    let (ok, out, err) = config_check(good);
+    assert!(ok, "{err}");
+    assert!(out.starts_with("FILE: ok"), "{out}");
+    assert!(out.contains("sunfill with password"), "{out}");
+    assert!(!out.contains("s3cret") && !out.contains("t0ken"), "{out}");
+    for (text, want) in [
+        (
+            good.replace("name = \"garage\"\n", "name = \"garage\"\nunit = 300\n"),
+            "sunfill: FILE:7: loadpoint[0].unit: 300 is outside 1..=247",
+        ),
+        (
+            format!("{good}[wallbox]\nwatchdog_ms = 500\n"),
+            "sunfill: FILE:11: wallbox.watchdog_ms: 500 ms is too short",
+        ),
+        (
+            format!("{good}[log]\nformat = \"xml\"\n"),
+            "sunfill: FILE:11: log.format: unknown format \"xml\"; use human or json",
+        ),
+        (
+            good.replace("[web]", "[webb]"),
+            "sunfill: FILE:8: unknown field `webb`",
+        ),
+    ] {
+        let (ok, _, err) = config_check(&text);
+        assert!(!ok);
+        assert!(err.starts_with(want), "want {want:?}, got {err:?}");
+        assert!(!err.contains("s3cret"), "{err}");
+    }
+}
+
+#[test]
+fn config_example_passes_config_check() {
+    let out = Command::new(env!("CARGO_BIN_EXE_sunfill"))
+        .args(["config", "example"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let (ok, out, err) = config_check(&String::from_utf8(out.stdout).unwrap());
+    assert!(ok, "{err}");
+    assert!(out.contains("loadpoint  garage"), "{out}");
+}
+
+// The demo.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_charges_the_simulated_car_from_the_replayed_sun() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("demo.log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sunfill"))
+        .args([
+            "demo", "--speed", "600", "--start", "10:00", "--sky", "clear",
+        ])
+        .args(["--web", "127.0.0.1:0", "--duration-s", "300"])
+        .env("TMPDIR", dir.path())
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let _demo = Proc(Some(child));
+    // The Modbus port the demo prints.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = std::io::stdout().write_all(format!("demo: {line}\n").as_bytes());
+            if let Some(rest) = line.trim().strip_prefix("wallbox") {
+                if let Some(url) = rest.split_whitespace().next() {
+                    let _ = tx.send(url.to_string());
+                }
+            }
+        }
+    });
+    let url = rx
+        .recv_timeout(WAIT)
+        .expect("the demo printed no wallbox port");
+    let wb = Wallbox::new(
+        BusHandle::spawn(BusConfig::new(PortUrl::parse(&url).unwrap())),
+        DriverConfig::default(),
+    );
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if let Ok(a) = wb.current_command().await {
+            if a >= Deciamps(60) {
+                break;
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the demo's wallbox got no charging current; log:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

@@ -1,0 +1,408 @@
+//! The dashboard in a real browser: headless Chromium (Debian package `chromium`), driven over
+//! the Chrome DevTools Protocol by the small client below.
+//!
+//! A fake daemon publishes changing views and applies mode commands; the test opens the page,
+//! sees live values change, clicks a mode button, sees the fake daemon receive the command and
+//! the page show it, measures the first paint and checks that screenshots are not blank.
+//! Without Chromium the test says so and passes, unless `SUNFILL_REQUIRE_CHROMIUM=1` (set by
+//! `scripts/test.sh`). Screenshots are left in the cargo target tmp dir.
+
+use base64::Engine;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use sunfill::store::{self, Store};
+use sunfill::web::{self, testing};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio_tungstenite::tungstenite::Message;
+
+type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+const FLAGS: &[&str] = &[
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--no-default-browser-check",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-extensions",
+    "--hide-scrollbars",
+    "--remote-debugging-port=0",
+];
+
+fn chromium() -> Option<PathBuf> {
+    let candidates = [
+        std::env::var("SUNFILL_CHROMIUM").unwrap_or_default(),
+        "/usr/bin/chromium".into(),
+        "/usr/bin/chromium-browser".into(),
+    ];
+    candidates
+        .into_iter()
+        .filter(|c| !c.is_empty())
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+}
+
+/// A minimal CDP client: one websocket to the browser, commands to one page session.
+struct Cdp {
+    ws: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+    next_id: u64,
+    session: Option<String>,
+}
+
+impl Cdp {
+    async fn call(&mut self, method: &str, params: Value) -> Res<Value> {
+        self.next_id += 1;
+        let id = self.next_id;
+        let mut msg = json!({ "id": id, "method": method, "params": params });
+        if let Some(s) = &self.session {
+            msg["sessionId"] = json!(s);
+        }
+        self.ws.send(Message::Text(msg.to_string().into())).await?;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let m = tokio::time::timeout(left, self.ws.next())
+                .await
+                .map_err(|_| format!("CDP {method}: no answer in 30 s"))?
+                .ok_or("CDP websocket closed")??;
+            if let Message::Text(t) = m {
+                let v: Value = serde_json::from_str(t.as_str())?;
+                if v["id"] == json!(id) {
+                    if let Some(e) = v.get("error") {
+                        return Err(format!("CDP {method}: {e}").into());
+                    }
+                    return Ok(v["result"].clone());
+                }
+            }
+        }
+    }
+
+    async fn eval(&mut self, expr: &str) -> Res<Value> {
+        let r = self
+            .call(
+                "Runtime.evaluate",
+                json!({ "expression": expr, "returnByValue": true, "awaitPromise": true }),
+            )
+            .await?;
+        if let Some(e) = r.get("exceptionDetails") {
+            return Err(format!("JS {expr}: {e}").into());
+        }
+        Ok(r["result"]["value"].clone())
+    }
+
+    /// Evaluates `expr` until it is true, for at most `secs`.
+    async fn wait_for(&mut self, expr: &str, secs: u64) -> Res<()> {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        while Instant::now() < deadline {
+            if self.eval(expr).await? == json!(true) {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Err(format!("waited {secs} s for: {expr}").into())
+    }
+
+    async fn screenshot(
+        &mut self,
+        width: u32,
+        height: u32,
+        mobile: bool,
+        out: &Path,
+    ) -> Res<usize> {
+        self.call(
+            "Emulation.setDeviceMetricsOverride",
+            json!({ "width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile }),
+        )
+        .await?;
+        // Let the chart redraw for the new width.
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let r = self
+            .call(
+                "Page.captureScreenshot",
+                json!({ "format": "png", "captureBeyondViewport": true }),
+            )
+            .await?;
+        let data = r["data"].as_str().ok_or("no screenshot data")?;
+        let png = base64::engine::general_purpose::STANDARD.decode(data)?;
+        std::fs::write(out, &png)?;
+        distinct_colours(&png)
+    }
+}
+
+fn distinct_colours(png_bytes: &[u8]) -> Res<usize> {
+    let decoder = png::Decoder::new(std::io::Cursor::new(png_bytes));
+    let mut reader = decoder.read_info()?;
+    let mut buf = vec![0; reader.output_buffer_size().ok_or("PNG too large")?];
+    let info = reader.next_frame(&mut buf)?;
+    let step = info.color_type.samples();
+    let mut colours = std::collections::HashSet::new();
+    for px in buf[..info.buffer_size()].chunks(step) {
+        colours.insert(px.to_vec());
+    }
+    Ok(colours.len())
+}
+
+async fn launch(exe: &Path, profile: &Path) -> Res<(tokio::process::Child, String)> {
+    let mut child = tokio::process::Command::new(exe)
+        .args(FLAGS)
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg("about:blank")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("starting {}: {e}", exe.display()))?;
+    let stderr = child.stderr.take().ok_or("no stderr")?;
+    let mut lines = BufReader::new(stderr).lines();
+    let ws = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(line) = lines.next_line().await? {
+            if let Some(url) = line.split("DevTools listening on ").nth(1) {
+                return Ok::<_, std::io::Error>(Some(url.trim().to_string()));
+            }
+        }
+        Ok(None)
+    })
+    .await
+    .map_err(|_| "Chromium printed no DevTools URL in 30 s")??
+    .ok_or("Chromium exited before printing its DevTools URL")?;
+    // Keep draining stderr so Chromium never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Ok((child, ws))
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_shows_live_values_and_switches_the_mode_in_chromium() {
+    let Some(exe) = chromium() else {
+        assert!(
+            std::env::var_os("SUNFILL_REQUIRE_CHROMIUM").is_none(),
+            "Chromium is required (SUNFILL_REQUIRE_CHROMIUM) but not found: apt-get install chromium"
+        );
+        eprintln!("SKIPPED: no Chromium (apt-get install chromium, or set SUNFILL_CHROMIUM)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sunfill.db");
+    let store = Store::open(&path).unwrap();
+    let mut site = testing::FakeSite::new(&["garage"]);
+    site.always_plugged = true;
+    let now = now_ms();
+    testing::fill_store(&store, &mut site, now - 6 * 3_600_000, now, 10_000).unwrap();
+
+    let (daemon, observer) = sunfill::hub::hub();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let (applied_tx, mut applied) = tokio::sync::mpsc::unbounded_channel();
+    let fake = tokio::spawn(testing::run_fake_daemon(
+        daemon,
+        site,
+        Duration::from_millis(300),
+        Some(applied_tx),
+        stopped(stop_rx.clone()),
+    ));
+    let recorder = tokio::spawn(store::record(
+        store,
+        observer.clone(),
+        stopped(stop_rx.clone()),
+    ));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    let options = web::Options {
+        token: None,
+        local_only: true,
+    };
+    let server = tokio::spawn(web::serve(
+        listener,
+        observer,
+        path,
+        options,
+        stopped(stop_rx.clone()),
+    ));
+
+    let profile = tempfile::tempdir().unwrap();
+    let (mut browser, ws_url) = launch(&exe, profile.path()).await.unwrap();
+    let (ws, _) = tokio_tungstenite::connect_async(ws_url.as_str())
+        .await
+        .unwrap();
+    let mut cdp = Cdp {
+        ws,
+        next_id: 0,
+        session: None,
+    };
+    let targets = cdp.call("Target.getTargets", json!({})).await.unwrap();
+    let page = targets["targetInfos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["type"] == "page")
+        .unwrap()["targetId"]
+        .clone();
+    let attached = cdp
+        .call(
+            "Target.attachToTarget",
+            json!({ "targetId": page, "flatten": true }),
+        )
+        .await
+        .unwrap();
+    cdp.session = Some(attached["sessionId"].as_str().unwrap().to_string());
+    cdp.call("Page.enable", json!({})).await.unwrap();
+    cdp.call("Runtime.enable", json!({})).await.unwrap();
+    cdp.call(
+        "Emulation.setDeviceMetricsOverride",
+        json!({ "width": 1100, "height": 900, "deviceScaleFactor": 1, "mobile": false }),
+    )
+    .await
+    .unwrap();
+
+    // Open the page; the first paint already shows the embedded view.
+    cdp.call("Page.navigate", json!({ "url": url }))
+        .await
+        .unwrap();
+    cdp.wait_for("document.readyState === 'complete'", 20)
+        .await
+        .unwrap();
+    cdp.wait_for(
+        "performance.getEntriesByType('paint').some(e => e.name === 'first-contentful-paint')",
+        10,
+    )
+    .await
+    .unwrap();
+    let paint = cdp
+        .eval(
+            "JSON.stringify({paint: Object.fromEntries(performance.getEntriesByType('paint')\
+             .map(e => [e.name, e.startTime])), nav: performance.getEntriesByType('navigation')\
+             .map(e => ({responseEnd: e.responseEnd, domContentLoaded: e.domContentLoadedEventEnd,\
+             load: e.loadEventEnd, bytes: e.transferSize}))[0]})",
+        )
+        .await
+        .unwrap();
+    let paint: Value = serde_json::from_str(paint.as_str().unwrap()).unwrap();
+    let fcp = paint["paint"]["first-contentful-paint"].as_f64().unwrap();
+    println!("dashboard timing (ms from navigation start): {paint}");
+    println!("dashboard first contentful paint: {fcp:.0} ms");
+    assert!(fcp < 1000.0, "first paint {fcp} ms");
+    let first_text = cdp
+        .eval("document.querySelector('#v-house').textContent")
+        .await
+        .unwrap();
+    assert_ne!(
+        first_text,
+        json!("–"),
+        "the first paint shows values without waiting for SSE"
+    );
+
+    // Live values change through server-sent events.
+    let at0 = cdp.eval("window.sunfill.view.at_unix_ms").await.unwrap();
+    cdp.wait_for(
+        &format!("window.sunfill.view.at_unix_ms > {at0} && document.querySelector('#chip-live').textContent === 'live'"),
+        10,
+    )
+    .await
+    .unwrap();
+    cdp.wait_for(
+        &format!("document.querySelector('#v-house').textContent !== {first_text}"),
+        10,
+    )
+    .await
+    .unwrap();
+    cdp.wait_for("document.querySelectorAll('#chart path.s').length >= 4", 10)
+        .await
+        .unwrap();
+    cdp.wait_for(
+        "document.querySelectorAll('#sessions tbody tr').length >= 1",
+        10,
+    )
+    .await
+    .unwrap();
+
+    // Click "Fast" (mode now) with a real mouse click.
+    let sel = "[data-loadpoint=\"garage\"] button[data-mode=\"now\"]";
+    let rect = cdp
+        .eval(&format!(
+            "(() => {{ const b = document.querySelector('{sel}'); b.scrollIntoView(); \
+             const r = b.getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]; }})()"
+        ))
+        .await
+        .unwrap();
+    let (x, y) = (rect[0].as_f64().unwrap(), rect[1].as_f64().unwrap());
+    for kind in ["mousePressed", "mouseReleased"] {
+        cdp.call(
+            "Input.dispatchMouseEvent",
+            json!({ "type": kind, "x": x, "y": y, "button": "left", "clickCount": 1 }),
+        )
+        .await
+        .unwrap();
+    }
+    let got = tokio::time::timeout(Duration::from_secs(10), applied.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got, ("garage".into(), "mode".into(), "now".into()));
+    cdp.wait_for(
+        &format!("document.querySelector('{sel}').getAttribute('aria-pressed') === 'true' && \
+                  document.querySelector('[data-loadpoint=\"garage\"] .msg').textContent === 'Mode Fast set.'"),
+        10,
+    )
+    .await
+    .unwrap();
+    cdp.eval("window.scrollTo(0, 0)").await.unwrap();
+
+    // Screenshots: wide and phone-sized; a blank page has a handful of colours.
+    let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let wide = shots.join("dashboard-wide.png");
+    let phone = shots.join("dashboard-phone.png");
+    let colours = cdp.screenshot(1100, 900, false, &wide).await.unwrap();
+    println!("screenshot {} has {colours} colours", wide.display());
+    assert!(
+        colours > 200,
+        "the wide screenshot looks blank: {colours} colours"
+    );
+    let colours = cdp.screenshot(390, 844, true, &phone).await.unwrap();
+    println!("screenshot {} has {colours} colours", phone.display());
+    assert!(
+        colours > 200,
+        "the phone screenshot looks blank: {colours} colours"
+    );
+    cdp.call(
+        "Emulation.setEmulatedMedia",
+        json!({ "features": [{ "name": "prefers-color-scheme", "value": "dark" }] }),
+    )
+    .await
+    .unwrap();
+    let dark = shots.join("dashboard-phone-dark.png");
+    let colours = cdp.screenshot(390, 844, true, &dark).await.unwrap();
+    println!("screenshot {} has {colours} colours", dark.display());
+    assert!(
+        colours > 200,
+        "the dark screenshot looks blank: {colours} colours"
+    );
+    let overflow = cdp
+        .eval("document.documentElement.scrollWidth <= window.innerWidth + 1")
+        .await
+        .unwrap();
+    assert_eq!(overflow, json!(true), "the phone layout scrolls sideways");
+
+    cdp.session = None;
+    let _ = cdp.call("Browser.close", json!({})).await;
+    let _ = tokio::time::timeout(Duration::from_secs(10), browser.wait()).await;
+    let _ = browser.kill().await;
+    stop_tx.send(true).unwrap();
+    server.await.unwrap().unwrap();
+    recorder.await.unwrap().unwrap();
+    fake.await.unwrap();
+}
