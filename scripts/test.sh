@@ -55,4 +55,4 @@ fi
 step "cargo test"
 # Here the dashboard test must not skip for want of a browser.
 export SUNFILL_REQUIRE_CHROMIUM=1
-cargo test --workspace --release
+cargo test --workspace

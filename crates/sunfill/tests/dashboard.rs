@@ -3,7 +3,7 @@
 //!
 //! A fake daemon publishes changing views and applies mode commands; the test opens the page,
 //! sees live values change, clicks a mode button, sees the fake daemon receive the command and
-//! the page show it, measures the first paint and checks that screenshots are not blank.
+//! the page show it, measures (and prints, never asserts) the first paint and checks that screenshots are not blank.
 //! Without Chromium the test says so and passes, unless `SUNFILL_REQUIRE_CHROMIUM=1` (set by
 //! `scripts/test.sh`). Screenshots are left in the cargo target tmp dir.
 
@@ -295,7 +295,9 @@ async fn the_dashboard_shows_live_values_and_switches_the_mode_in_chromium() {
     let fcp = paint["paint"]["first-contentful-paint"].as_f64().unwrap();
     println!("dashboard timing (ms from navigation start): {paint}");
     println!("dashboard first contentful paint: {fcp:.0} ms");
-    assert!(fcp < 1000.0, "first paint {fcp} ms");
+    // Measured and printed for BENCHMARKS.md, never asserted: wall-clock times depend on the
+    // machine's load, and tests must not.
+    assert!(fcp.is_finite() && fcp > 0.0, "first paint {fcp} ms");
     let first_text = cdp
         .eval("document.querySelector('#v-house').textContent")
         .await
