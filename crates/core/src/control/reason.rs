@@ -79,15 +79,18 @@ pub enum Reason {
     Holding {
         /// The minimum current held.
         current: Deciamps,
-        /// Import used in this dip, Wh.
-        used_wh: u32,
-        /// The dip's import budget, Wh.
-        budget_wh: u32,
+        /// Surplus (sun) the car still takes, W.
+        surplus_w: i32,
+        /// What the car takes from the grid meanwhile, W.
+        import_w: i32,
     },
-    /// Stopped because a dip used up its import budget.
+    /// Stopped in a dip: riding it on the minimum current would cost more grid energy than the
+    /// sun it brings and the restart it might save are worth.
     BudgetSpent {
-        /// The budget, Wh.
-        budget_wh: u32,
+        /// Surplus when it stopped, W.
+        surplus_w: i32,
+        /// Power at the minimum current, W.
+        needed_w: i32,
     },
     /// `minpv`: minimum current, surplus below it.
     MinPvFloor {
@@ -142,17 +145,23 @@ impl fmt::Display for Reason {
             }
             Reason::Holding {
                 current,
-                used_wh,
-                budget_wh,
+                surplus_w,
+                import_w,
             } => write!(
                 f,
-                "holding {}: cloud, {} Wh of {} Wh import budget used",
-                current, used_wh, budget_wh
+                "holding {} through a dip: {} of sun, {} from the grid, cheaper than a restart",
+                current,
+                Power(surplus_w),
+                Power(import_w)
             ),
-            Reason::BudgetSpent { budget_wh } => write!(
+            Reason::BudgetSpent {
+                surplus_w,
+                needed_w,
+            } => write!(
                 f,
-                "stopped: the dip used up its {} Wh import budget",
-                budget_wh
+                "stopped: surplus {} is too far below the {} minimum to ride the dip on grid energy",
+                Power(surplus_w),
+                Power(needed_w)
             ),
             Reason::MinPvFloor { current, surplus_w } => write!(
                 f,

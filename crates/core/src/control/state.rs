@@ -489,7 +489,8 @@ impl Controller {
                     return (
                         Deciamps::ZERO,
                         Reason::BudgetSpent {
-                            budget_wh: (cap_ws / 3600) as u32,
+                            surplus_w: surplus,
+                            needed_w: min_w,
                         },
                     );
                 }
@@ -502,8 +503,8 @@ impl Controller {
                     min,
                     Reason::Holding {
                         current: min,
-                        used_wh: ((cap_ws - self.credit_ws).max(0) / 3600) as u32,
-                        budget_wh: (cap_ws / 3600) as u32,
+                        surplus_w: surplus,
+                        import_w: (min_w - surplus.max(0)).max(0),
                     },
                 )
             }

@@ -645,10 +645,13 @@ mod tests {
             },
             Reason::Holding {
                 current: Deciamps(60),
-                used_wh: 0,
-                budget_wh: 0,
+                surplus_w: 0,
+                import_w: 0,
             },
-            Reason::BudgetSpent { budget_wh: 0 },
+            Reason::BudgetSpent {
+                surplus_w: 0,
+                needed_w: 0,
+            },
             Reason::MinPvFloor {
                 current: Deciamps(60),
                 surplus_w: 0,
