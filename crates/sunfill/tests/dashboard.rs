@@ -178,6 +178,68 @@ async fn launch(exe: &Path, profile: &Path) -> Res<(tokio::process::Child, Strin
     Ok((child, ws))
 }
 
+/// Starts Chromium with a fresh profile and attaches a DevTools session to its page, sized
+/// 1100 x 900.
+async fn open_browser(exe: &Path, profile: &Path) -> Res<(tokio::process::Child, Cdp)> {
+    let (browser, ws_url) = launch(exe, profile).await?;
+    let (ws, _) = tokio_tungstenite::connect_async(ws_url.as_str())
+        .await
+        .map_err(|e| format!("DevTools websocket: {e}"))?;
+    let mut cdp = Cdp {
+        ws,
+        next_id: 0,
+        session: None,
+    };
+    let targets = cdp.call("Target.getTargets", json!({})).await?;
+    let page = targets["targetInfos"]
+        .as_array()
+        .and_then(|ts| ts.iter().find(|t| t["type"] == "page"))
+        .ok_or("Chromium has no page target")?["targetId"]
+        .clone();
+    let attached = cdp
+        .call(
+            "Target.attachToTarget",
+            json!({ "targetId": page, "flatten": true }),
+        )
+        .await?;
+    cdp.session = Some(
+        attached["sessionId"]
+            .as_str()
+            .ok_or("no DevTools session id")?
+            .to_string(),
+    );
+    cdp.call("Page.enable", json!({})).await?;
+    cdp.call("Runtime.enable", json!({})).await?;
+    cdp.call(
+        "Emulation.setDeviceMetricsOverride",
+        json!({ "width": 1100, "height": 900, "deviceScaleFactor": 1, "mobile": false }),
+    )
+    .await?;
+    Ok((browser, cdp))
+}
+
+/// Clicks the element `sel` with real mouse events.
+async fn click(cdp: &mut Cdp, sel: &str) -> Res<()> {
+    let rect = cdp
+        .eval(&format!(
+            "(() => {{ const b = document.querySelector('{sel}'); b.scrollIntoView(); \
+             const r = b.getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]; }})()"
+        ))
+        .await?;
+    let (x, y) = (
+        rect[0].as_f64().ok_or("no x")?,
+        rect[1].as_f64().ok_or("no y")?,
+    );
+    for kind in ["mousePressed", "mouseReleased"] {
+        cdp.call(
+            "Input.dispatchMouseEvent",
+            json!({ "type": kind, "x": x, "y": y, "button": "left", "clickCount": 1 }),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
 fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -235,39 +297,7 @@ async fn the_dashboard_shows_live_values_and_switches_the_mode_in_chromium() {
     ));
 
     let profile = tempfile::tempdir().unwrap();
-    let (mut browser, ws_url) = launch(&exe, profile.path()).await.unwrap();
-    let (ws, _) = tokio_tungstenite::connect_async(ws_url.as_str())
-        .await
-        .unwrap();
-    let mut cdp = Cdp {
-        ws,
-        next_id: 0,
-        session: None,
-    };
-    let targets = cdp.call("Target.getTargets", json!({})).await.unwrap();
-    let page = targets["targetInfos"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["type"] == "page")
-        .unwrap()["targetId"]
-        .clone();
-    let attached = cdp
-        .call(
-            "Target.attachToTarget",
-            json!({ "targetId": page, "flatten": true }),
-        )
-        .await
-        .unwrap();
-    cdp.session = Some(attached["sessionId"].as_str().unwrap().to_string());
-    cdp.call("Page.enable", json!({})).await.unwrap();
-    cdp.call("Runtime.enable", json!({})).await.unwrap();
-    cdp.call(
-        "Emulation.setDeviceMetricsOverride",
-        json!({ "width": 1100, "height": 900, "deviceScaleFactor": 1, "mobile": false }),
-    )
-    .await
-    .unwrap();
+    let (mut browser, mut cdp) = open_browser(&exe, profile.path()).await.unwrap();
 
     // Open the page; the first paint already shows the embedded view.
     cdp.call("Page.navigate", json!({ "url": url }))
@@ -334,22 +364,7 @@ async fn the_dashboard_shows_live_values_and_switches_the_mode_in_chromium() {
 
     // Click "Fast" (mode now) with a real mouse click.
     let sel = "[data-loadpoint=\"garage\"] button[data-mode=\"now\"]";
-    let rect = cdp
-        .eval(&format!(
-            "(() => {{ const b = document.querySelector('{sel}'); b.scrollIntoView(); \
-             const r = b.getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]; }})()"
-        ))
-        .await
-        .unwrap();
-    let (x, y) = (rect[0].as_f64().unwrap(), rect[1].as_f64().unwrap());
-    for kind in ["mousePressed", "mouseReleased"] {
-        cdp.call(
-            "Input.dispatchMouseEvent",
-            json!({ "type": kind, "x": x, "y": y, "button": "left", "clickCount": 1 }),
-        )
-        .await
-        .unwrap();
-    }
+    click(&mut cdp, sel).await.unwrap();
     let got = tokio::time::timeout(Duration::from_secs(10), applied.recv())
         .await
         .unwrap()
@@ -407,4 +422,117 @@ async fn the_dashboard_shows_live_values_and_switches_the_mode_in_chromium() {
     server.await.unwrap().unwrap();
     recorder.await.unwrap().unwrap();
     fake.await.unwrap();
+}
+
+/// Issue 6: the demo's own dashboard, in Chromium: live values change, a click on "Fast"
+/// reaches the simulated wallbox (register 261 read back over Modbus).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_dashboard_switches_the_mode_and_the_box_follows() {
+    use sunfill::heidelberg::bus::{BusConfig, BusHandle};
+    use sunfill::heidelberg::url::PortUrl;
+    use sunfill::heidelberg::wallbox::{DriverConfig, Wallbox};
+    use sunfill_core::Deciamps;
+
+    let Some(exe) = chromium() else {
+        assert!(
+            std::env::var_os("SUNFILL_REQUIRE_CHROMIUM").is_none(),
+            "Chromium is required (SUNFILL_REQUIRE_CHROMIUM) but not found: apt-get install chromium"
+        );
+        eprintln!("SKIPPED: no Chromium (apt-get install chromium, or set SUNFILL_CHROMIUM)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut demo = tokio::process::Command::new(env!("CARGO_BIN_EXE_sunfill"))
+        .args([
+            "demo", "--speed", "120", "--start", "09:00", "--sky", "clear",
+        ])
+        .args(["--web", "127.0.0.1:0", "--duration-s", "300"])
+        .env("TMPDIR", dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    // The addresses the demo prints.
+    let mut lines = BufReader::new(demo.stdout.take().unwrap()).lines();
+    let (mut dashboard, mut wallbox) = (None, None);
+    tokio::time::timeout(Duration::from_secs(60), async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            let mut words = line.split_whitespace();
+            match (words.next(), words.next()) {
+                (Some("dashboard"), Some(url)) => dashboard = Some(url.to_string()),
+                (Some("wallbox"), Some(url)) => wallbox = Some(url.to_string()),
+                _ => {}
+            }
+            if dashboard.is_some() && wallbox.is_some() {
+                break;
+            }
+        }
+    })
+    .await
+    .expect("the demo printed no dashboard and wallbox addresses in 60 s");
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let (dashboard, wallbox) = (dashboard.unwrap(), wallbox.unwrap());
+
+    let profile = tempfile::tempdir().unwrap();
+    let (mut browser, mut cdp) = open_browser(&exe, profile.path()).await.unwrap();
+    cdp.call("Page.navigate", json!({ "url": dashboard }))
+        .await
+        .unwrap();
+    cdp.wait_for("document.readyState === 'complete'", 20)
+        .await
+        .unwrap();
+    // Live values: the view's time moves on as the replayed day runs.
+    cdp.wait_for(
+        "window.sunfill && window.sunfill.view.loadpoints.length === 1",
+        20,
+    )
+    .await
+    .unwrap();
+    let at0 = cdp.eval("window.sunfill.view.at_unix_ms").await.unwrap();
+    cdp.wait_for(&format!("window.sunfill.view.at_unix_ms > {at0}"), 20)
+        .await
+        .unwrap();
+
+    // "Fast" in the browser: the box must be told 16 A, read back from register 261.
+    let sel = "[data-loadpoint=\"demo\"] button[data-mode=\"now\"]";
+    click(&mut cdp, sel).await.unwrap();
+    cdp.wait_for(
+        &format!("document.querySelector('{sel}').getAttribute('aria-pressed') === 'true'"),
+        20,
+    )
+    .await
+    .unwrap();
+    let wb = Wallbox::new(
+        BusHandle::spawn(BusConfig::new(PortUrl::parse(&wallbox).unwrap())),
+        DriverConfig::default(),
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(a) = wb.current_command().await {
+            if a == Deciamps(160) {
+                break;
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the box never got 16 A after the click on Fast"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    cdp.wait_for("window.sunfill.view.loadpoints[0].setpoint_a === 16", 20)
+        .await
+        .unwrap();
+    let shot = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("demo-dashboard.png");
+    let colours = cdp.screenshot(1100, 900, false, &shot).await.unwrap();
+    assert!(
+        colours > 200,
+        "the demo screenshot looks blank: {colours} colours"
+    );
+
+    cdp.session = None;
+    let _ = cdp.call("Browser.close", json!({})).await;
+    let _ = tokio::time::timeout(Duration::from_secs(10), browser.wait()).await;
+    let _ = browser.kill().await;
+    let _ = demo.kill().await;
 }
