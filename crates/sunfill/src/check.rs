@@ -68,7 +68,73 @@ pub async fn check_file(path: &Path, wait: Duration) -> Report {
     };
     r.ok("config", format!("{} read", path.display()));
     check(&settings, &inputs, wait, &mut r).await;
+    if config.loadpoint.is_empty() {
+        r.warn(
+            "wallbox",
+            "no [[loadpoint]] in the config: the MQTT side is checked, no wallbox is",
+        );
+    } else {
+        match config.daemon() {
+            Ok(d) => {
+                for lp in &d.loadpoints {
+                    check_wallbox(lp, &d.wallbox, &mut r).await;
+                }
+            }
+            Err(e) => r.fail("config", e.to_string()),
+        }
+    }
     r
+}
+
+/// The last step: each loadpoint's wallbox answers and reports sane values.
+async fn check_wallbox(
+    lp: &crate::config::LoadpointConfig,
+    timing: &crate::config::WallboxTiming,
+    r: &mut Report,
+) {
+    use crate::heidelberg::bus::{BusConfig, BusHandle};
+    use crate::heidelberg::wallbox::{DriverConfig, Wallbox};
+    let step = format!("wallbox {}", lp.name);
+    let mut bus = BusConfig::new(lp.port.clone());
+    bus.timeout = timing.timeout;
+    bus.retries = timing.retries;
+    if let Some(p) = timing.pause {
+        bus.pause = p;
+    }
+    let wb = Wallbox::new(
+        BusHandle::spawn(bus),
+        DriverConfig {
+            unit: lp.unit,
+            ..DriverConfig::default()
+        },
+    );
+    let budget = timing.timeout * (timing.retries + 1) * 4 + Duration::from_secs(2);
+    match tokio::time::timeout(budget, wb.status()).await {
+        Ok(Ok(s)) => r.ok(
+            &step,
+            format!(
+                "unit {} on {} answers: {}, hardware {}..{} A, watchdog {} ms, failsafe {}",
+                lp.unit,
+                lp.port,
+                s.reading.state,
+                s.limits.min_amps,
+                s.limits.max_amps,
+                s.settings.watchdog_ms,
+                s.settings.failsafe_current
+            ),
+        ),
+        Ok(Err(e)) => r.fail(&step, format!("unit {}: {e}", lp.unit)),
+        Err(_) => r.fail(
+            &step,
+            format!(
+                "no answer from unit {} on {} within {} s: check the wiring (A/B), 19200 8E1, \
+                 the unit id DIP switches, and that the box is powered and not in standby",
+                lp.unit,
+                lp.port,
+                budget.as_secs()
+            ),
+        ),
+    }
 }
 
 /// Runs the checks for resolved settings, appending to `r`.

@@ -549,6 +549,49 @@ fn config_example_passes_config_check() {
     assert!(out.contains("loadpoint  garage"), "{out}");
 }
 
+/// `sunfill check` walks on to each wallbox: a live box is described, a dead port is named
+/// with its unit and what to check.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_reaches_the_wallbox_and_names_a_dead_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = mosquitto(dir.path());
+    let (_sim, url) = wallbox().await;
+    let live = config(dir.path(), &b, &url, "");
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_sunfill"))
+        .args(["check", "--wait", "1", "--config"])
+        .arg(&live)
+        .output()
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("wallbox garage: unit 1 on") && text.contains("answers:"),
+        "{text}"
+    );
+
+    let dead_port = format!("tcp://127.0.0.1:{}", free_port());
+    let dead_dir = dir.path().join("dead");
+    std::fs::create_dir_all(&dead_dir).unwrap();
+    let dead = config(&dead_dir, &b, &dead_port, "");
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_sunfill"))
+        .args(["check", "--wait", "1", "--config"])
+        .arg(&dead)
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.contains("wallbox garage"))
+        .unwrap_or_default();
+    assert!(line.starts_with("FAIL"), "{text}");
+    assert!(
+        line.contains(&dead_port) && line.contains("unit 1"),
+        "{line}"
+    );
+}
+
 // The demo.
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
