@@ -13,8 +13,20 @@ use crate::mqtt::outputs::{
 use crate::mqtt::{discovery, Error, Settings};
 use std::collections::BTreeMap;
 use std::future::Future;
-use sunfill_core::control::WallboxReading;
+use sunfill_core::control::{Signal, WallboxReading};
 use sunfill_core::{Config, Controller, Deciamps, Decision, Instant};
+
+/// The controller's signal behind a site reading (`None` for display-only readings).
+fn signal_of(r: Reading) -> Option<Signal> {
+    match r {
+        Reading::Grid => Some(Signal::Grid),
+        Reading::Pv => Some(Signal::Pv),
+        Reading::House => Some(Signal::House),
+        Reading::Battery => Some(Signal::Battery),
+        Reading::BatterySoc => Some(Signal::BatterySoc),
+        Reading::CarSoc => None,
+    }
+}
 
 /// The latest state of one site reading, for display and diagnosis.
 #[derive(Clone, Debug, PartialEq)]
@@ -207,9 +219,13 @@ impl Service {
     /// A wallbox reading (from the Modbus side); `None` when the wallbox does not answer.
     pub fn wallbox(&mut self, now: Instant, reading: Option<WallboxReading>) -> Vec<Publish> {
         self.wallbox_online = reading.is_some();
-        if let Some(r) = reading {
-            self.wallbox = Some(r);
-            self.controller.update(now, sunfill_core::Input::Wallbox(r));
+        match reading {
+            Some(r) => {
+                self.wallbox = Some(r);
+                self.controller.update(now, sunfill_core::Input::Wallbox(r));
+            }
+            // The car's power is unknown now: solar charging must not go on with an old value.
+            None => self.controller.forget(Signal::Wallbox),
         }
         self.step(now)
     }
@@ -271,8 +287,15 @@ impl Service {
                     );
                 }
             }
-            if let (Ok(Value::Input(input)), true) = (&u.value, u.for_control) {
-                self.controller.update(now, *input);
+            match (&u.value, u.for_control) {
+                (Ok(Value::Input(input)), true) => self.controller.update(now, *input),
+                // `unknown`, `unavailable`, implausible: never a number, and never the last one.
+                (Err(_), _) => {
+                    if let Some(signal) = signal_of(u.reading) {
+                        self.controller.forget(signal);
+                    }
+                }
+                _ => {}
             }
             self.site.insert(
                 u.reading.name(),
@@ -489,5 +512,31 @@ mod tests {
             ),
         );
         assert_eq!(s.site()["grid"].value, Err(Unavailable::Unknown));
+    }
+
+    #[test]
+    fn unknown_withdraws_the_reading_instead_of_keeping_the_old_one() {
+        let mut s = service();
+        let wallbox = WallboxReading {
+            state: sunfill_core::control::VehicleState::Connected,
+            voltages: [230; 3],
+            ..WallboxReading::default()
+        };
+        let grid = "homeassistant/sensor/powerwall_site_now/state";
+        for t in 0..30u64 {
+            s.wallbox(Instant::from_secs(t * 10), Some(wallbox));
+            s.on_message(Instant::from_secs(t * 10), &msg(grid, "-9.0", false));
+        }
+        assert!(
+            !s.decision().unwrap().current.is_zero(),
+            "charging from 9 kW"
+        );
+        s.on_message(Instant::from_secs(301), &msg(grid, "unknown", false));
+        let d = s.decision().unwrap();
+        assert!(d.current.is_zero());
+        assert_eq!(
+            d.reason.to_string(),
+            "grid reading is unavailable; solar charging stopped"
+        );
     }
 }

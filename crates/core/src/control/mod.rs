@@ -109,6 +109,29 @@ pub enum Input {
     Wallbox(WallboxReading),
 }
 
+/// Which reading, for [`Controller::forget`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Signal {
+    /// Grid meter power.
+    Grid,
+    /// PV production.
+    Pv,
+    /// House load.
+    House,
+    /// Home battery power.
+    Battery,
+    /// Home battery state of charge.
+    BatterySoc,
+    /// The wallbox reading.
+    Wallbox,
+}
+
+impl Signal {
+    const fn bit(self) -> u8 {
+        1 << self as u8
+    }
+}
+
 /// A value together with the time it was received.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Sample<T> {

@@ -9,15 +9,18 @@ use core::fmt;
 pub struct Stale {
     /// Which input ("grid", "wallbox", ...).
     pub input: &'static str,
-    /// Its age, or `None` if it never arrived.
+    /// Its age, or `None` if it never arrived (or was withdrawn).
     pub age: Option<Duration>,
     /// The allowed maximum age.
     pub max_age: Duration,
+    /// The source said the value is unavailable (`unknown`, `unavailable`, implausible).
+    pub unavailable: bool,
 }
 
 impl fmt::Display for Stale {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.age {
+            _ if self.unavailable => write!(f, "{} reading is unavailable", self.input),
             Some(age) => write!(
                 f,
                 "{} reading is {} old (limit {})",

@@ -2,7 +2,7 @@
 
 use super::config::{Config, PhaseConfig};
 use super::reason::{Reason, Stale};
-use super::{Input, Mode, Sample, VehicleState, WallboxReading};
+use super::{Input, Mode, Sample, Signal, VehicleState, WallboxReading};
 use crate::time::{Duration, Instant};
 use crate::units::Deciamps;
 
@@ -42,6 +42,10 @@ pub struct Controller {
     soc: Option<Sample<u8>>,
     wallbox: Option<Sample<WallboxReading>>,
     measured_phases: Option<u8>,
+    /// Readings the source withdrew (one bit per [`Signal`]), until a value arrives again.
+    withdrawn: u8,
+    /// A battery reading has been seen: the site has a home battery.
+    has_battery: bool,
     battery_buffer: bool,
     solar: Solar,
     setpoint: Deciamps,
@@ -73,6 +77,8 @@ impl Controller {
             soc: None,
             wallbox: None,
             measured_phases: None,
+            withdrawn: 0,
+            has_battery: false,
             battery_buffer: false,
             solar: Solar::Stopped {
                 above_since: None,
@@ -125,13 +131,40 @@ impl Controller {
         self.setpoint
     }
 
+    /// Withdraws a reading whose source said it has no value (Home Assistant's `unknown`,
+    /// `unavailable`, an implausible number): from now on it counts as missing, so `pv` stops at
+    /// the next step instead of using the last value until it ages out. A new value restores it.
+    pub fn forget(&mut self, signal: Signal) {
+        match signal {
+            Signal::Grid => self.grid = None,
+            Signal::Pv => self.pv = None,
+            Signal::House => self.house = None,
+            Signal::Battery => self.battery = None,
+            Signal::BatterySoc => self.soc = None,
+            Signal::Wallbox => self.wallbox = None,
+        }
+        self.withdrawn |= signal.bit();
+    }
+
     /// Records a reading received at `now`.
     pub fn update(&mut self, now: Instant, input: Input) {
+        let signal = match input {
+            Input::Grid(_) => Signal::Grid,
+            Input::Pv(_) => Signal::Pv,
+            Input::House(_) => Signal::House,
+            Input::Battery(_) => Signal::Battery,
+            Input::BatterySoc(_) => Signal::BatterySoc,
+            Input::Wallbox(_) => Signal::Wallbox,
+        };
+        self.withdrawn &= !signal.bit();
         match input {
             Input::Grid(w) => self.grid = Some(Sample { value: w, at: now }),
             Input::Pv(w) => self.pv = Some(Sample { value: w, at: now }),
             Input::House(w) => self.house = Some(Sample { value: w, at: now }),
-            Input::Battery(w) => self.battery = Some(Sample { value: w, at: now }),
+            Input::Battery(w) => {
+                self.has_battery = true;
+                self.battery = Some(Sample { value: w, at: now });
+            }
             Input::BatterySoc(p) => self.soc = Some(Sample { value: p, at: now }),
             Input::Wallbox(r) => {
                 let phases = r.currents.iter().filter(|a| a.0 >= 10).count() as u8;
@@ -178,6 +211,7 @@ impl Controller {
         now: Instant,
         s: Option<Sample<T>>,
         max_age: Duration,
+        signal: Signal,
         input: &'static str,
     ) -> Result<T, Stale> {
         match s {
@@ -186,11 +220,13 @@ impl Controller {
                 input,
                 age: Some(now.saturating_since(s.at)),
                 max_age,
+                unavailable: false,
             }),
             None => Err(Stale {
                 input,
                 age: None,
                 max_age,
+                unavailable: self.withdrawn & signal.bit() != 0,
             }),
         }
     }
@@ -198,11 +234,25 @@ impl Controller {
     /// Surplus available to the car (W), after the battery policy; an error names a stale input.
     pub fn surplus(&mut self, now: Instant) -> Result<i32, Stale> {
         let ages = self.config.max_age;
-        let grid = self.fresh(now, self.grid, ages.grid, "grid")?;
-        let wallbox = self.fresh(now, self.wallbox, ages.wallbox, "wallbox")?;
+        let grid = self.fresh(now, self.grid, ages.grid, Signal::Grid, "grid")?;
+        let wallbox = self.fresh(now, self.wallbox, ages.wallbox, Signal::Wallbox, "wallbox")?;
         let raw = wallbox.power_w.saturating_sub(grid);
-        let battery = self.fresh(now, self.battery, ages.battery, "battery").ok();
-        let soc = self.fresh(now, self.soc, ages.battery, "battery SoC").ok();
+        // A site that has shown a battery must keep showing it: without the reading, battery
+        // discharge into the car would be invisible.
+        let battery = if self.has_battery {
+            Some(self.fresh(now, self.battery, ages.battery, Signal::Battery, "battery")?)
+        } else {
+            None
+        };
+        let soc = self
+            .fresh(
+                now,
+                self.soc,
+                ages.battery,
+                Signal::BatterySoc,
+                "battery SoC",
+            )
+            .ok();
         let policy = self.config.battery;
         let Some(b) = battery else {
             return Ok(raw);

@@ -187,6 +187,44 @@ fn stale_grid_keeps_now_and_fixed_and_minpv_floor() {
     }
 }
 
+#[test]
+fn a_withdrawn_reading_stops_pv_at_once_and_comes_back_with_a_value() {
+    let mut c = controller_charging_pv();
+    c.forget(Signal::Grid);
+    let d = c.step(Instant::from_secs(121));
+    assert_eq!(d.current, Deciamps::ZERO);
+    assert_eq!(
+        d.reason.to_string(),
+        "grid reading is unavailable; solar charging stopped"
+    );
+    // A value restores it; the car starts again through the start rule.
+    let d = run(&mut c, 130, 600, 8000);
+    assert!(!d[d.len() - 1].current.is_zero());
+}
+
+#[test]
+fn a_site_with_a_battery_stops_pv_when_the_battery_reading_goes_stale() {
+    let mut c = controller_pv();
+    with_battery(&mut c, 0, 0, 90);
+    let d = run(&mut c, 0, 120, 8000);
+    assert!(!d[d.len() - 1].current.is_zero());
+    // Grid and wallbox keep coming, the battery falls silent past its 120 s limit.
+    let d = run(&mut c, 120, 200, 8000);
+    let last = d[d.len() - 1];
+    assert_eq!(last.current, Deciamps::ZERO);
+    assert!(
+        matches!(
+            last.reason,
+            Reason::StaleStop(Stale {
+                input: "battery",
+                ..
+            })
+        ),
+        "{}",
+        last.reason
+    );
+}
+
 // ---- phases and voltage -----------------------------------------------------------------------
 
 #[test]

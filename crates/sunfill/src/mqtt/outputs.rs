@@ -617,6 +617,7 @@ mod tests {
             input: "grid",
             age: None,
             max_age: sunfill_core::Duration::from_secs(60),
+            unavailable: false,
         };
         let all = [
             Reason::Off,
