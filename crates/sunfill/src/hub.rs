@@ -152,7 +152,10 @@ mod tests {
             assert_eq!((c.key.as_str(), c.value.as_str()), ("mode", "now"));
             c.reply.send(Err("no".into())).unwrap();
         });
-        assert_eq!(observer.command("garage", "mode", "now").await, Err("no".into()));
+        assert_eq!(
+            observer.command("garage", "mode", "now").await,
+            Err("no".into())
+        );
         task.await.unwrap();
     }
 }
