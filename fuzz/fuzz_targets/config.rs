@@ -3,15 +3,16 @@
 //!
 //! Beyond "no panic": errors name the file and a line that exists; a loadpoint never carries an
 //! MQTT wildcard or separator; a broker address prints back to itself; JSON bindings carry a
-//! JSON pointer (`/...`); readings accepted through configured bindings lie within the
-//! configured limits.
+//! JSON pointer (`/...`); each reading's maximum age reaches the controller unchanged; readings
+//! accepted through configured bindings lie within the configured limits.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use std::path::Path;
 use sunfill::config::{Config, ConfigError};
-use sunfill::mqtt::inputs::{parse, Format, Value};
+use sunfill::mqtt::inputs::{parse, Format, Reading, Value};
 use sunfill::mqtt::Broker;
+use sunfill_core::control::MaxAge;
 use sunfill_core::Input;
 
 /// Payloads as meters and Home Assistant send them.
@@ -58,6 +59,19 @@ fuzz_target!(|data: &[u8]| {
         Ok(i) => i,
         Err(e) => return check_error(&e, source),
     };
+    // The bindings' ages reach the controller unchanged (in ms; saturating, never wrapping).
+    let ages = inputs.max_age(MaxAge::default());
+    for b in &inputs.bindings {
+        let got = match b.reading {
+            Reading::Grid => ages.grid,
+            Reading::Pv => ages.pv,
+            Reading::House => ages.house,
+            Reading::Battery => ages.battery,
+            Reading::BatterySoc | Reading::CarSoc => continue,
+        };
+        let want = u64::try_from(b.max_age.as_millis()).unwrap_or(u64::MAX);
+        assert_eq!(got.total_millis(), want, "max age of {}", b.reading);
+    }
     for (i, b) in inputs.bindings.iter().enumerate() {
         assert!(
             inputs.bindings[..i].iter().all(|o| o.reading != b.reading),
