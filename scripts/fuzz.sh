@@ -70,15 +70,18 @@ for t in "${targets[@]}"; do
     elapsed=$(($(date +%s) - started))
     execs=$(final_stat number_of_executed_units)
     rate=$(final_stat average_exec_per_sec)
-    corpus=$(find "$work/corpus/$t" -type f | wc -l)
-    cov=$({ grep -Eo 'cov: [0-9]+' "$log" || true; } | tail -n 1 | cut -d' ' -f2)
-    printf '%s: %s, %s s, %s executions (%s/s), corpus %s files, coverage %s\n' \
-        "$t" "$result" "$elapsed" "${execs:-?}" "${rate:-?}" "$corpus" "${cov:-?}"
-    rows+=("| \`$t\` | $elapsed s | ${execs:-?} | ${rate:-?} | $corpus | ${cov:-?} | $result |")
+    # libFuzzer's last status line: "cov: EDGES ft: FEATURES corp: UNITS/SIZE ...".
+    status=$({ grep -E ' cov: [0-9]+ .* corp: ' "$log" || true; } | tail -n 1)
+    cov=$(sed -nE 's/.* cov: ([0-9]+) .*/\1/p' <<<"$status")
+    corp=$(sed -nE 's|.* corp: ([0-9]+)/([0-9]+[a-zA-Z]*) .*|\1 (\2)|p' <<<"$status")
+    files=$(find "$work/corpus/$t" -type f | wc -l)
+    printf '%s: %s, %s s, %s executions (%s/s), corpus %s units, %s files, coverage %s edges\n' \
+        "$t" "$result" "$elapsed" "${execs:-?}" "${rate:-?}" "${corp:-?}" "$files" "${cov:-?}"
+    rows+=("| \`$t\` | $elapsed s | ${execs:-?} | ${rate:-?} | ${corp:-?} | $files | ${cov:-?} | $result |")
 done
 
-printf '\n| target | duration | executions | exec/s | corpus (files) | coverage (edges) | result |\n'
-printf '|---|---|---|---|---|---|---|\n'
+printf '\n| target | duration | executions | exec/s | corpus units (size) | corpus files | coverage (edges) | result |\n'
+printf '|---|---|---|---|---|---|---|---|\n'
 printf '%s\n' "${rows[@]}"
 if [ ${#failed[@]} -gt 0 ]; then
     die "crashes or errors in: ${failed[*]} (logs in $work/logs, reproducers in fuzz/artifacts/; reproduce with 'cargo +nightly fuzz run TARGET FILE')"
