@@ -421,7 +421,9 @@ impl Wallbox {
         }
         out.push(function);
         out.push((n * 2) as u8);
-        for r in start..start.saturating_add(n) {
+        // Register by register from `start`: no overflow (checked above), and the last register
+        // 0xFFFF is read too (a `start..start + n` range would have to end past it).
+        for r in (0..n).map(|i| start + i) {
             let v = if function == fc::READ_INPUT {
                 self.input_register(r)
             } else {
@@ -751,6 +753,22 @@ mod tests {
         let out = req(&mut wb, BOOTED, &[16, 1, 5, 0, 2, 4, 0, 100, 0, 60]).unwrap();
         assert_eq!(out, [16, 1, 5, 0, 2]);
         assert_eq!(read_holding(&mut wb, BOOTED, 262), 60);
+    }
+
+    #[test]
+    fn reading_the_last_register_is_an_address_error_not_an_empty_reply() {
+        // Found by fuzz target modbus_rtu: start 0xFFFF, 1 register gave `[3, 2]` without data.
+        let mut wb = wallbox_booted();
+        for function in [3, 4] {
+            assert_eq!(
+                req(&mut wb, BOOTED, &[function, 0xFF, 0xFF, 0, 1]).unwrap(),
+                [function | 0x80, ILLEGAL_DATA_ADDRESS]
+            );
+        }
+        assert_eq!(
+            req(&mut wb, BOOTED, &[4, 0xFF, 0xFF, 0, 2]).unwrap(),
+            [0x84, ILLEGAL_DATA_ADDRESS]
+        );
     }
 
     #[test]

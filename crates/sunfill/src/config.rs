@@ -421,24 +421,27 @@ impl Config {
                 (None, Some(e)) => e.topic.clone(),
                 (None, None) => return Err(self.err(span, &key, "topic is missing")),
             };
+            // A pointer implies format = "json"; either way it must be a JSON pointer.
+            let json = |p: &String| {
+                if p.starts_with('/') {
+                    Ok(Format::Json(p.clone()))
+                } else {
+                    Err(self.err(
+                        span.clone(),
+                        &format!("{key}.pointer"),
+                        format!("\"{p}\" must be a JSON pointer starting with '/', e.g. /power"),
+                    ))
+                }
+            };
             let format = match b.format.as_ref().map(|f| f.get_ref().as_str()) {
                 None => match (&b.pointer, &existing) {
-                    (Some(p), _) => Format::Json(p.clone()),
+                    (Some(p), _) => json(p)?,
                     (None, Some(e)) => e.format.clone(),
                     (None, None) => Format::Number,
                 },
                 Some("number") => Format::Number,
                 Some("json") => match &b.pointer {
-                    Some(p) if p.starts_with('/') => Format::Json(p.clone()),
-                    Some(p) => {
-                        return Err(self.err(
-                            span,
-                            &format!("{key}.pointer"),
-                            format!(
-                                "\"{p}\" must be a JSON pointer starting with '/', e.g. /power"
-                            ),
-                        ))
-                    }
+                    Some(p) => json(p)?,
                     None => {
                         return Err(self.err(
                             span,
@@ -680,5 +683,33 @@ mod tests {
         .unwrap();
         let d = c.daemon().unwrap();
         assert!(!format!("{d:?}").contains("secret"));
+    }
+
+    #[test]
+    fn a_pointer_without_format_must_be_a_json_pointer_too() {
+        // Found by fuzz target config: `pointer = "#/pv"` without `format` was taken as-is, so
+        // the reading never had a value; with `format = "json"` it was already refused.
+        for format in ["", "format = \"json\"\n"] {
+            let c = parse(&format!(
+                "[mqtt]\nbroker = \"mqtt://ha\"\n[inputs.pv]\ntopic = \"site\"\n{format}\
+                 pointer = \"#/pv\"\n"
+            ))
+            .unwrap();
+            let e = c.inputs().unwrap_err();
+            assert_eq!(
+                e.to_string(),
+                "sunfill.toml:3: inputs.pv.pointer: \"#/pv\" must be a JSON pointer starting with \
+                 '/', e.g. /power"
+            );
+        }
+        let c = parse(
+            "[mqtt]\nbroker = \"mqtt://ha\"\n[inputs.pv]\ntopic = \"s\"\npointer = \"/pv\"\n",
+        )
+        .unwrap();
+        let i = c.inputs().unwrap();
+        assert_eq!(
+            i.binding(Reading::Pv).unwrap().format,
+            Format::Json("/pv".into())
+        );
     }
 }

@@ -61,11 +61,19 @@ impl Broker {
             (h.to_string(), port)
         } else {
             match rest.rsplit_once(':') {
+                // Without brackets a second ':' means an IPv6 address, whose port cannot be told
+                // apart ("fd00::10" would be host "fd00:" port 10).
+                Some((h, _)) if h.contains(':') => {
+                    return Err(format!(
+                        "broker \"{url}\": an IPv6 address goes in brackets, e.g. \
+                         mqtts://[fd00::10]:8883"
+                    ))
+                }
                 Some((h, p)) => (h.to_string(), Some(p)),
                 None => (rest.to_string(), None),
             }
         };
-        if host.is_empty() || host.contains('/') || host.contains('@') {
+        if host.is_empty() || host.contains(['/', '@', '[', ']']) {
             return Err(format!(
                 "broker \"{url}\": expected mqtts://host[:port] with a host name or IP address \
                  and nothing after it"
@@ -465,6 +473,31 @@ mod tests {
         let e = Broker::parse("mqtts://ha:88x3").unwrap_err();
         assert!(e.contains("port \"88x3\""), "{e}");
         assert!(Broker::parse("mqtts://").is_err());
+    }
+
+    #[test]
+    fn ipv6_without_brackets_and_stray_brackets_are_rejected() {
+        // Found by fuzz target config: "mqtts://Rfd00::10]:8883" gave host "Rfd00::10]", which
+        // prints as "mqtts://[Rfd00::10]]:8883" and does not parse back.
+        for url in [
+            "mqtts://Rfd00::10]:8883",
+            "mqtts://fd00::10",
+            "mqtt://::1:1883",
+            "mqtts://[[::1]:8883",
+            "mqtts://ha]:8883",
+        ] {
+            assert!(Broker::parse(url).is_err(), "{url}");
+        }
+        let e = Broker::parse("mqtts://fd00::10").unwrap_err();
+        assert!(e.contains("mqtts://[fd00::10]:8883"), "{e}");
+        for url in [
+            "mqtts://[fd00::10]:8883",
+            "mqtt://ha.lan:1883",
+            "mqtts://10.0.0.2",
+        ] {
+            let b = Broker::parse(url).unwrap();
+            assert_eq!(Broker::parse(&b.to_string()), Ok(b), "{url}");
+        }
     }
 
     #[test]

@@ -360,7 +360,10 @@ impl Inputs {
         &self,
         mut base: sunfill_core::control::MaxAge,
     ) -> sunfill_core::control::MaxAge {
-        let core = |d: Duration| sunfill_core::Duration::from_millis(d.as_millis() as u64);
+        // Saturating: `as u64` would wrap a huge max_age_secs into a tiny age.
+        let core = |d: Duration| {
+            sunfill_core::Duration::from_millis(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        };
         for b in &self.bindings {
             match b.reading {
                 Reading::Grid => base.grid = core(b.max_age),
@@ -621,6 +624,23 @@ mod tests {
             one(&p, t, "{", false).value,
             Err(Unavailable::BadJson(_))
         ));
+    }
+
+    #[test]
+    fn huge_max_ages_saturate_instead_of_wrapping() {
+        // Found with the max-age property of fuzz target config: max_age_secs =
+        // 18446744073709552 is 2^64 + 384 ms, which reached the controller as 384 ms.
+        let mut p = presets::grid_meter_w("meter", false);
+        p.bindings[0].max_age = Duration::from_secs(18_446_744_073_709_552);
+        let ages = p.max_age(sunfill_core::control::MaxAge::default());
+        assert_eq!(ages.grid.total_millis(), u64::MAX);
+        p.bindings[0].max_age = Duration::from_secs(90);
+        assert_eq!(
+            p.max_age(sunfill_core::control::MaxAge::default())
+                .grid
+                .total_millis(),
+            90_000
+        );
     }
 
     #[test]
