@@ -56,3 +56,9 @@ step "cargo test"
 # Here the dashboard test must not skip for want of a browser.
 export SUNFILL_REQUIRE_CHROMIUM=1
 cargo test --workspace
+
+# --- fuzzing ----------------------------------------------------------------------------------
+# A short run of every cargo-fuzz target (needs nightly; the script installs it and cargo-fuzz,
+# and fails loudly if it cannot). The long runs are recorded in BENCHMARKS.md ("Fuzzing").
+step "fuzzing (15 s per target)"
+bash scripts/fuzz.sh "${SUNFILL_FUZZ_SECS:-15}"
