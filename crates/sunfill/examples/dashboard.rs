@@ -32,6 +32,7 @@ async fn main() -> anyhow::Result<()> {
         let _ = rx.wait_for(|s| *s).await;
     };
     let fake = tokio::spawn(testing::run_fake_daemon(
+        web::Clock::system(),
         daemon,
         site,
         Duration::from_secs(1),
@@ -51,6 +52,7 @@ async fn main() -> anyhow::Result<()> {
     let options = web::Options {
         token: None,
         local_only: true,
+        ..web::Options::default()
     };
     let server = tokio::spawn(web::serve(
         listener,

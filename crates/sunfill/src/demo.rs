@@ -10,8 +10,9 @@
 //!   - PV (no home battery in the demo).
 //! - sunfill itself, started from a generated config file through the same
 //!   [`daemon::run`](crate::daemon::run) as `sunfill run`, with a [`Clock`] running `--speed`
-//!   times faster than real time. The simulated box runs on the same model time, so its car
-//!   delays, energy counter and watchdog behave as they would in a real day.
+//!   times faster than real time, starting today (local time) at `--start`. The simulated box
+//!   runs on the same model time, so its car delays, energy counter and watchdog behave as
+//!   they would in a real day; the dashboard reads that clock too.
 //!
 //! [`heidelberg::server`]: crate::heidelberg::server
 
@@ -83,6 +84,22 @@ fn parse_start(s: &str) -> anyhow::Result<u32> {
         return Err(bad());
     }
     Ok(h * 60 + m)
+}
+
+/// Unix ms of `minute` minutes after the local midnight of the day of `now_unix_ms`, in the
+/// local time of this machine as SQLite sees it: the local time the store's "today" uses.
+fn local_time_today(now_unix_ms: i64, minute: u32) -> anyhow::Result<i64> {
+    let db = rusqlite::Connection::open_in_memory().context("cannot open SQLite in memory")?;
+    let s: Option<i64> = db
+        .query_row(
+            "SELECT CAST(strftime('%s', ?1 / 1000, 'unixepoch', 'localtime', 'start of day', \
+             ?2, 'utc') AS INTEGER)",
+            rusqlite::params![now_unix_ms, format!("+{minute} minutes")],
+            |r| r.get(0),
+        )
+        .context("cannot find today's local midnight")?;
+    s.map(|s| s * 1000)
+        .ok_or_else(|| anyhow::anyhow!("cannot find today's local midnight"))
 }
 
 /// A loopback port that was free a moment ago (for rumqttd, which cannot report the port it
@@ -231,7 +248,12 @@ async fn demo(args: Args) -> anyhow::Result<()> {
     std::fs::write(&conf_path, &text)
         .with_context(|| format!("cannot write {}", conf_path.display()))?;
     let plan = Plan::from_config(&Config::parse(&conf_path, &text)?)?;
-    let start_unix_ms = (day.start_unix + i64::from(start_min) * 60) * 1000;
+    // The generated day is dated 2025-06-10; the model clock starts today instead, so the
+    // dashboard's "today", its chart and the sessions show current dates.
+    let wall_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let start_unix_ms = local_time_today(wall_ms, start_min)?;
     let clock = Clock::scaled(speed, start_unix_ms);
     let mut opts = Options {
         clock,
@@ -432,6 +454,16 @@ mod tests {
             Plan::from_config(&Config::parse(Path::new("demo.toml"), &text).unwrap()).unwrap();
         assert_eq!(plan.loadpoints.len(), 1);
         assert_eq!(plan.loadpoints[0].inputs.bindings.len(), 5);
+    }
+
+    #[test]
+    fn the_model_day_starts_today_at_the_start_time() {
+        let now = 1_781_000_000_000; // 2026-06-09
+        let midnight = local_time_today(now, 0).unwrap();
+        assert!(midnight <= now && now - midnight < 25 * 3_600_000);
+        assert_eq!(midnight % 60_000, 0);
+        let seven = local_time_today(now, 420).unwrap();
+        assert!((6 * 3_600_000..=8 * 3_600_000).contains(&(seven - midnight)));
     }
 
     #[test]

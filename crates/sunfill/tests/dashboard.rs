@@ -271,6 +271,7 @@ async fn the_dashboard_shows_live_values_and_switches_the_mode_in_chromium() {
     };
     let (applied_tx, mut applied) = tokio::sync::mpsc::unbounded_channel();
     let fake = tokio::spawn(testing::run_fake_daemon(
+        web::Clock::system(),
         daemon,
         site,
         Duration::from_millis(300),
@@ -287,6 +288,7 @@ async fn the_dashboard_shows_live_values_and_switches_the_mode_in_chromium() {
     let options = web::Options {
         token: None,
         local_only: true,
+        ..web::Options::default()
     };
     let server = tokio::spawn(web::serve(
         listener,

@@ -619,9 +619,12 @@ impl Observers {
                     )
                 })?;
             web_addr = listener.local_addr().ok();
+            // The web's "now" is the daemon's model time (the demo's runs fast, on its own date).
+            let clock = opts.clock;
             let options = crate::web::Options {
                 token: w.token.as_ref().map(|t| t.expose().to_string()),
                 local_only: w.bind.ip().is_loopback(),
+                clock: crate::web::Clock::new(clock.speed(), move || clock.unix_ms()),
             };
             if !options.local_only && options.token.is_none() {
                 tracing::warn!(

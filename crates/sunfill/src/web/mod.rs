@@ -8,7 +8,7 @@
 //! |---|---|
 //! | `GET /` | the dashboard |
 //! | `GET /api/state` | the view, today's and this month's energy, the open sessions |
-//! | `GET /api/events` | server-sent events: `view` with the view as JSON on every change |
+//! | `GET /api/events` | server-sent events: `view` with the view as JSON (and the daemon's clock) on every change |
 //! | `GET /api/sessions?limit=&offset=&loadpoint=` | sessions, newest first |
 //! | `GET /api/sessions.csv` | every session as CSV |
 //! | `GET /api/history?hours=N` | per-minute history of the last N hours (1 to 720) |
@@ -62,7 +62,60 @@ const FAVICON: &str = include_str!("assets/favicon.svg");
 /// The OpenAPI 3 description of the REST API.
 pub const OPENAPI: &str = include_str!("assets/openapi.json");
 
-/// How the web server guards changes.
+/// The web's notion of "now": the daemon's clock, which in the demo runs faster than real
+/// time and on another date than the system clock. Everything the web compares with the
+/// daemon's times (today's energy, the history window, the page's clock) reads this.
+#[derive(Clone)]
+pub struct Clock {
+    now: Arc<dyn Fn() -> i64 + Send + Sync>,
+    speed: f64,
+}
+
+impl Clock {
+    /// The system clock, at real-time speed.
+    pub fn system() -> Clock {
+        Clock::new(1.0, system_now_ms)
+    }
+
+    /// A clock that answers Unix milliseconds from `now` and runs `speed` times faster than
+    /// real time (a speed that is not finite and positive counts as 1).
+    pub fn new(speed: f64, now: impl Fn() -> i64 + Send + Sync + 'static) -> Clock {
+        Clock {
+            now: Arc::new(now),
+            speed: if speed.is_finite() && speed > 0.0 {
+                speed
+            } else {
+                1.0
+            },
+        }
+    }
+
+    /// Now, Unix milliseconds.
+    pub fn now_ms(&self) -> i64 {
+        (self.now)()
+    }
+
+    /// How many times faster than real time the clock runs.
+    pub fn speed(&self) -> f64 {
+        self.speed
+    }
+}
+
+impl Default for Clock {
+    fn default() -> Clock {
+        Clock::system()
+    }
+}
+
+impl std::fmt::Debug for Clock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Clock")
+            .field("speed", &self.speed)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How the web server guards changes, and which clock it reads.
 #[derive(Clone, Default)]
 pub struct Options {
     /// The token every `POST` must carry as `Authorization: Bearer <token>` when not
@@ -70,6 +123,8 @@ pub struct Options {
     pub token: Option<String>,
     /// Listening on loopback only: changes need no token; requests must name a loopback host.
     pub local_only: bool,
+    /// The daemon's clock (default: the system clock).
+    pub clock: Clock,
 }
 
 impl std::fmt::Debug for Options {
@@ -77,6 +132,7 @@ impl std::fmt::Debug for Options {
         f.debug_struct("Options")
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field("local_only", &self.local_only)
+            .field("clock", &self.clock)
             .finish()
     }
 }
@@ -126,7 +182,7 @@ impl IntoResponse for ApiError {
     }
 }
 
-fn now_ms() -> i64 {
+fn system_now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
@@ -363,14 +419,16 @@ struct PageState {
     store_error: Option<String>,
     /// Whether changes need a token.
     token_required: bool,
-    /// The server's clock, Unix milliseconds (to show how old the view is).
+    /// The daemon's clock, Unix milliseconds (to show how old the view is).
     server_unix_ms: i64,
+    /// How many times faster than real time that clock runs (the demo: more than 1).
+    clock_speed: f64,
 }
 
 async fn page_state(app: &App) -> PageState {
     let view = app.hub.view.borrow().clone();
     let names: Vec<String> = view.loadpoints.iter().map(|l| l.name.clone()).collect();
-    let now = now_ms();
+    let now = app.options.clock.now_ms();
     let read = app
         .with_store(move |s| {
             let energy = s.energy_summary(now)?;
@@ -392,6 +450,7 @@ async fn page_state(app: &App) -> PageState {
         store_error,
         token_required: !app.options.local_only,
         server_unix_ms: now,
+        clock_speed: app.options.clock.speed(),
     }
 }
 
@@ -453,21 +512,38 @@ async fn api_state(State(app): State<App>) -> Json<PageState> {
     Json(page_state(&app).await)
 }
 
+/// A `view` event: the view's fields and the daemon's clock when it was sent.
+#[derive(Serialize)]
+struct ViewEvent {
+    #[serde(flatten)]
+    view: View,
+    /// The daemon's clock, Unix milliseconds.
+    server_unix_ms: i64,
+}
+
 async fn api_events(State(app): State<App>) -> impl IntoResponse {
     let start = (app.hub.view.clone(), app.stop.clone(), true);
-    let stream = futures_util::stream::unfold(start, |(mut rx, mut stop, first)| async move {
-        if !first {
-            if *stop.borrow() {
-                return None;
+    let clock = app.options.clock.clone();
+    let stream = futures_util::stream::unfold(start, move |(mut rx, mut stop, first)| {
+        let clock = clock.clone();
+        async move {
+            if !first {
+                if *stop.borrow() {
+                    return None;
+                }
+                tokio::select! {
+                    changed = rx.changed() => changed.ok()?,
+                    _ = stop.changed() => return None,
+                }
             }
-            tokio::select! {
-                changed = rx.changed() => changed.ok()?,
-                _ = stop.changed() => return None,
-            }
+            let view = rx.borrow_and_update().clone();
+            let event = ViewEvent {
+                view,
+                server_unix_ms: clock.now_ms(),
+            };
+            let event = Event::default().event("view").json_data(&event).ok()?;
+            Some((Ok::<_, Infallible>(event), (rx, stop, false)))
         }
-        let view = rx.borrow_and_update().clone();
-        let event = Event::default().event("view").json_data(&view).ok()?;
-        Some((Ok::<_, Infallible>(event), (rx, stop, false)))
     });
     (
         [(header::CACHE_CONTROL, "no-store")],
@@ -538,7 +614,7 @@ async fn api_history(
             format!("hours must be from 1 to 720, got {hours}"),
         ));
     }
-    let since = now_ms() - i64::from(hours) * 3_600_000;
+    let since = app.options.clock.now_ms() - i64::from(hours) * 3_600_000;
     app.with_store(move |s| s.history(since)).await.map(Json)
 }
 

@@ -245,16 +245,11 @@ impl FakeSite {
     }
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
-/// Plays the daemon until `shutdown`: publishes the site every `period` (and at once after a
-/// command), answers commands and reports each applied one on `applied` as (loadpoint, key,
-/// value).
+/// Plays the daemon until `shutdown`: publishes the site at `clock`'s time every `period` (and
+/// at once after a command), answers commands and reports each applied one on `applied` as
+/// (loadpoint, key, value).
 pub async fn run_fake_daemon(
+    clock: super::Clock,
     mut daemon: DaemonSide,
     mut site: FakeSite,
     period: Duration,
@@ -278,7 +273,7 @@ pub async fn run_fake_daemon(
             }
             () = &mut shutdown => return,
         }
-        daemon.view.send_replace(site.view_at(now_ms()));
+        daemon.view.send_replace(site.view_at(clock.now_ms()));
     }
 }
 

@@ -14,11 +14,15 @@ struct Fixture {
     applied: tokio::sync::mpsc::UnboundedReceiver<(String, String, String)>,
 }
 
+/// The fixture on the clock of `options`: history up to its now, views at its time.
 async fn fixture(options: Options) -> Fixture {
+    fixture_with(options, FakeSite::new(&["garage"])).await
+}
+
+async fn fixture_with(options: Options, mut site: FakeSite) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("sunfill.db");
-    let mut site = FakeSite::new(&["garage"]);
-    let now = now_ms();
+    let now = options.clock.now_ms();
     fill_store(
         &Store::open(&path).unwrap(),
         &mut site,
@@ -30,6 +34,7 @@ async fn fixture(options: Options) -> Fixture {
     let (daemon, observer) = hub();
     let (tx, applied) = tokio::sync::mpsc::unbounded_channel();
     tokio::spawn(run_fake_daemon(
+        options.clock.clone(),
         daemon,
         site,
         Duration::from_secs(3600),
@@ -51,6 +56,7 @@ fn local() -> Options {
     Options {
         token: None,
         local_only: true,
+        ..Options::default()
     }
 }
 
@@ -58,6 +64,7 @@ fn remote() -> Options {
     Options {
         token: Some("s3cret-token".into()),
         local_only: false,
+        ..Options::default()
     }
 }
 
@@ -217,6 +224,64 @@ async fn state_sessions_history_and_csv_read_the_store() {
     }
 }
 
+/// The demo's daemon runs a model clock far from the system clock: every "now" of the web
+/// (the page's clock, today's energy, the history window, the events) is the daemon's.
+#[tokio::test]
+async fn the_web_reads_the_daemons_clock_not_the_system_clock() {
+    const T: i64 = 1_749_556_800_000; // 2025-06-10 12:00 UTC
+    let mut site = FakeSite::new(&["garage"]);
+    site.always_plugged = true;
+    let options = Options {
+        clock: Clock::new(144.0, || T),
+        ..local()
+    };
+    let f = fixture_with(options, site).await;
+
+    let (status, _, body) = call(&f.app, get("/api/state")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let state: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(state["server_unix_ms"], T, "{body}");
+    assert_eq!(state["clock_speed"], 144.0, "{body}");
+    assert_eq!(state["view"]["at_unix_ms"], T, "{body}");
+    for period in ["today", "month"] {
+        let e = &state["energy"][period];
+        let since = e["since_unix_ms"].as_i64().unwrap();
+        assert!(
+            since <= T && T - since <= 31 * 86_400_000,
+            "{period}: {body}"
+        );
+        assert!(e["energy_kwh"].as_f64().unwrap() > 0.5, "{period}: {body}");
+    }
+    let open = &state["sessions"][0];
+    assert!(open["end_unix_ms"].is_null(), "{body}");
+    assert!(
+        open["start_unix_ms"].as_i64().unwrap() >= T - 7_200_000,
+        "{body}"
+    );
+
+    let (status, _, body) = call(&f.app, get("/api/history?hours=3")).await;
+    assert_eq!(status, StatusCode::OK);
+    let h: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let site = h["site"].as_array().unwrap();
+    assert!(site.len() >= 100, "two hours of minutes: {}", site.len());
+    assert!(site
+        .iter()
+        .all(|m| (T - 3 * 3_600_000..=T).contains(&m["t"].as_i64().unwrap())));
+
+    let res = f.app.clone().oneshot(get("/api/events")).await.unwrap();
+    let mut body = res.into_body().into_data_stream();
+    let chunk = body.next().await.unwrap().unwrap();
+    let text = String::from_utf8_lossy(&chunk);
+    let data = text
+        .lines()
+        .find_map(|l| l.strip_prefix("data:"))
+        .unwrap_or_else(|| panic!("no data in {text}"));
+    let event: serde_json::Value = serde_json::from_str(data.trim()).unwrap();
+    assert_eq!(event["server_unix_ms"], T, "{text}");
+    assert_eq!(event["at_unix_ms"], T, "{text}");
+    assert_eq!(event["loadpoints"][0]["name"], "garage", "{text}");
+}
+
 #[tokio::test]
 async fn a_damaged_database_is_a_503_that_names_the_file() {
     let dir = tempfile::tempdir().unwrap();
@@ -317,6 +382,7 @@ async fn without_a_configured_token_remote_changes_are_refused() {
     let f = fixture(Options {
         token: None,
         local_only: false,
+        ..Options::default()
     })
     .await;
     let (status, _, text) = call(

@@ -4,7 +4,13 @@
 (function () {
   const $ = (sel, el) => (el || document).querySelector(sel);
   const boot = JSON.parse($("#state").textContent);
-  const skew = boot.server_unix_ms - Date.now();
+  // The daemon's clock, which need not be this computer's: the demo's runs faster than real
+  // time on a model day. Its time at the last message from the server, advanced by the real
+  // time since then times its speed; never Date.now().
+  const speed = boot.clock_speed > 0 ? boot.clock_speed : 1;
+  let synced = { server: boot.server_unix_ms, real: performance.now() };
+  const syncClock = (ms) => { if (typeof ms === "number") synced = { server: ms, real: performance.now() }; };
+  const serverNow = () => synced.server + (performance.now() - synced.real) * speed;
   let view = boot.view;
   let sessions = boot.sessions || [];
   let live = false;
@@ -110,9 +116,11 @@
   // --- status ----------------------------------------------------------------------------
   function renderStatus() {
     const chip = $("#chip-live");
-    const age = Date.now() + skew - view.at_unix_ms;
+    // How old the view is on the daemon's clock; stale after 90 s of it, and at least 10 s of
+    // real time (a fast clock would otherwise flag every pause of the browser).
+    const age = serverNow() - view.at_unix_ms;
     if (!view.at_unix_ms) { setText(chip, "waiting for sunfill"); chip.className = "chip warn"; }
-    else if (age > 90000) { setText(chip, "no update for " + Math.round(age / 60000) + " min"); chip.className = "chip bad"; }
+    else if (age > Math.max(90000, 10000 * speed)) { setText(chip, "no update for " + duration(age)); chip.className = "chip bad"; }
     else if (!live) { setText(chip, "reconnecting"); chip.className = "chip warn"; }
     else { setText(chip, "live"); chip.className = "chip ok"; }
     const m = $("#chip-mqtt");
@@ -159,7 +167,7 @@
     for (const s of r.data.sessions) {
       const tr = body.insertRow();
       if (s.end_unix_ms == null) tr.className = "open";
-      const end = s.end_unix_ms == null ? Date.now() + skew : s.end_unix_ms;
+      const end = s.end_unix_ms == null ? Math.max(s.start_unix_ms, serverNow()) : s.end_unix_ms;
       const cells = [
         dateFmt.format(new Date(s.start_unix_ms)) + (multi ? " · " + s.loadpoint : ""),
         duration(end - s.start_unix_ms), kwh(s.energy_kwh),
@@ -191,7 +199,7 @@
     svg.setAttribute("viewBox", "0 0 " + W + " " + H);
     svg.textContent = "";
     const L = 42, R = 8, T = 8, B = 22;
-    const now = Date.now() + skew, t0 = now - hours * 3600000;
+    const now = serverNow(), t0 = now - hours * 3600000;
     const car = new Map();
     for (const c of (history && history.cars) || []) car.set(c.t, (car.get(c.t) || 0) + c.power_w);
     const site = ((history && history.site) || []).filter((m) => m.t >= t0);
@@ -292,12 +300,17 @@
   function connect() {
     const es = new EventSource("/api/events");
     es.addEventListener("open", () => { live = true; renderStatus(); });
-    es.addEventListener("view", (e) => { view = JSON.parse(e.data); live = true; render(); });
+    es.addEventListener("view", (e) => {
+      const v = JSON.parse(e.data);
+      syncClock(v.server_unix_ms);
+      delete v.server_unix_ms;
+      view = v; live = true; render();
+    });
     es.addEventListener("error", () => { live = false; renderStatus(); });
   }
   async function refresh() {
     const r = await api("GET", "/api/state");
-    if (r.ok) { sessions = r.data.sessions || []; boot.store_error = r.data.store_error; renderEnergy(r.data.energy); render(); }
+    if (r.ok) { syncClock(r.data.server_unix_ms); sessions = r.data.sessions || []; boot.store_error = r.data.store_error; renderEnergy(r.data.energy); render(); }
     loadSessions();
     loadHistory();
   }
@@ -307,7 +320,8 @@
   connect();
   loadSessions();
   loadHistory();
-  setInterval(refresh, 60000);
+  // Once a minute, or every 5 s when the daemon's clock runs fast (the demo).
+  setInterval(refresh, Math.max(5000, 60000 / speed));
   setInterval(renderStatus, 5000);
   window.sunfill = { get view() { return view; } };
 })();
