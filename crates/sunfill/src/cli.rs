@@ -26,6 +26,13 @@ pub enum Command {
         /// The config file (`sunfill config example` prints one).
         #[arg(long, short)]
         config: PathBuf,
+        /// Testing only (the soak test): run model time this many times faster than real time,
+        /// as the demo does, polling the boxes every 3 s of model time.
+        #[arg(long, hide = true)]
+        speed: Option<f64>,
+        /// Testing only, with `--speed`: the Unix time (ms) model time starts at.
+        #[arg(long, hide = true, requires = "speed")]
+        start_unix_ms: Option<i64>,
     },
     /// Check a config file, or print a commented example with every option.
     #[command(subcommand)]

@@ -17,8 +17,28 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
 
 async fn run_async(command: Command) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Run { config } => {
-            let opts = crate::daemon::Options::real_time();
+        Command::Run {
+            config,
+            speed,
+            start_unix_ms,
+        } => {
+            let mut opts = crate::daemon::Options::real_time();
+            if let Some(speed) = speed {
+                if !(speed.is_finite() && (0.1..=10_000.0).contains(&speed)) {
+                    anyhow::bail!("--speed {speed}: use 0.1 to 10000");
+                }
+                let clock = crate::daemon::Clock::scaled(
+                    speed,
+                    start_unix_ms.unwrap_or_else(|| opts.clock.unix_ms()),
+                );
+                opts.clock = clock;
+                // As the demo: poll every 3 s of model time.
+                opts.wallbox_poll = Some(
+                    clock
+                        .real(sunfill_core::Duration::from_secs(3))
+                        .max(std::time::Duration::from_millis(20)),
+                );
+            }
             let c = Config::load(&config)?;
             let plan = crate::daemon::Plan::from_config(&c)?;
             crate::logging::init(plan.daemon.log_format, &plan.daemon.log_level);
@@ -27,7 +47,6 @@ async fn run_async(command: Command) -> anyhow::Result<ExitCode> {
                 env!("CARGO_PKG_VERSION"),
                 config.display()
             );
-            let mut opts = opts;
             let (daemon_side, observer) = crate::hub::hub();
             let observers = crate::daemon::Observers::start(&plan, &observer, &mut opts).await?;
             drop(observer);

@@ -292,6 +292,7 @@ pub async fn run(
     let state_path = plan.state_path();
     let saved = state::load(&state_path);
     let timing = plan.daemon.wallbox.clone();
+    let scaled = |real: Duration| real.div_f64(clock.speed());
     let limit = plan.daemon.site_limit;
     let (stop_tx, stop_rx) = watch::channel(false);
     let (ev_tx, mut events) = mpsc::channel::<Event>(256);
@@ -336,9 +337,12 @@ pub async fn run(
             unit: p.cfg.unit,
             watchdog_ms: timing.watchdog_ms,
             failsafe: timing.failsafe,
-            ready_timeout: timing.ready_timeout,
+            // Waits for a box are model time: with a faster clock (demo, soak test) a box that
+            // reboots or wakes from standby is back after as much model time as in real life.
+            ready_timeout: scaled(timing.ready_timeout),
             write_tries: 3,
-            offline_retry_max: Duration::from_secs(30),
+            offline_retry_max: scaled(Duration::from_secs(30)),
+            retry: scaled(Duration::from_millis(500)).max(Duration::from_millis(20)),
             poll: opts.wallbox_poll,
         };
         let (sp_tx, sp_rx) = watch::channel(Deciamps::ZERO);

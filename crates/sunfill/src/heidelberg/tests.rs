@@ -56,6 +56,7 @@ fn quick_driver(watchdog_ms: u16, failsafe: Deciamps) -> DriverConfig {
         ready_timeout: Duration::from_secs(5),
         write_tries: 3,
         offline_retry_max: Duration::from_millis(300),
+        retry: Duration::from_millis(500),
         poll: None,
     }
 }

@@ -27,6 +27,10 @@ pub struct DriverConfig {
     pub write_tries: u32,
     /// Longest wait between reconnection attempts while the box is offline.
     pub offline_retry_max: Duration,
+    /// First wait between reconnection attempts, and between the tries of a box that is not
+    /// ready yet (0.5 s; the demo and the soak test scale it with their clock, like the other
+    /// waits, or a box that was away for a moment would stay away for hours of model time).
+    pub retry: Duration,
     /// Poll this often instead of a third of the watchdog (the demo, whose simulated box runs
     /// faster than real time, polls faster).
     pub poll: Option<Duration>,
@@ -41,6 +45,7 @@ impl Default for DriverConfig {
             ready_timeout: Duration::from_secs(15),
             write_tries: 3,
             offline_retry_max: Duration::from_secs(30),
+            retry: Duration::from_millis(500),
             poll: None,
         }
     }
@@ -144,7 +149,7 @@ impl Wallbox {
                         });
                     }
                     tracing::debug!("waiting for unit {}: {e}", self.unit());
-                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    tokio::time::sleep(self.cfg.retry).await;
                 }
                 Err(e) => return Err(e),
             }
@@ -398,7 +403,7 @@ pub async fn run_loadpoint(
     tokio::pin!(shutdown);
     let mut log = LogLimit::new(Duration::from_secs(60));
     let mut online = false;
-    let mut backoff = Duration::from_millis(500);
+    let mut backoff = wb.cfg.retry;
     loop {
         let wait = if !online {
             match wb.setup().await {
@@ -413,7 +418,7 @@ pub async fn run_loadpoint(
                         wb.cfg.failsafe
                     );
                     online = true;
-                    backoff = Duration::from_millis(500);
+                    backoff = wb.cfg.retry;
                     Duration::ZERO
                 }
                 Err(e) => {
@@ -442,7 +447,7 @@ pub async fn run_loadpoint(
                     out.send_modify(|s| s.link = Link::Offline(e.to_string()));
                     // The box may have restarted (standby and watchdog back to factory).
                     online = !e.is_offline();
-                    Duration::from_millis(200)
+                    wb.cfg.retry.mul_f64(0.4)
                 }
             }
         };

@@ -371,6 +371,9 @@ impl CommandError {
     }
 }
 
+/// The longest command payload accepted (the longest valid one is a few bytes).
+pub const MAX_COMMAND_BYTES: usize = 64;
+
 /// Parses a current in amperes with at most one decimal (`10`, `10.5`).
 fn parse_amps(s: &str) -> Result<Deciamps, String> {
     let bad = || format!("expected a current in amperes such as 10 or 10.5, got \"{s}\"");
@@ -400,6 +403,19 @@ pub fn command(
         .strip_prefix(t.base.as_str())?
         .strip_prefix('/')?
         .strip_suffix("/set")?;
+    // No command is longer than a few bytes: a huge payload is rejected without echoing it in
+    // full (into the error topic and the log).
+    if payload.len() > MAX_COMMAND_BYTES {
+        let head = String::from_utf8_lossy(&payload[..MAX_COMMAND_BYTES.min(32)]);
+        return Some(Err(CommandError {
+            topic: topic.to_string(),
+            payload: format!("{}...", head.trim()),
+            why: format!(
+                "the payload is {} bytes; commands are at most {MAX_COMMAND_BYTES} bytes",
+                payload.len()
+            ),
+        }));
+    }
     let text = String::from_utf8_lossy(payload).trim().to_string();
     let err = |why: String| CommandError {
         topic: topic.to_string(),
@@ -569,6 +585,15 @@ mod tests {
         assert!(e.why.contains("0 to 100"), "{e}");
         let e = run("sunfill/garage/phases/set", "1").unwrap_err();
         assert!(e.why.contains("unknown command"), "{e}");
+    }
+
+    #[test]
+    fn a_huge_payload_is_rejected_without_echoing_it() {
+        let huge = "pv".repeat(100_000);
+        let e = run("sunfill/garage/mode/set", &huge).unwrap_err();
+        assert!(e.why.contains("200000 bytes"), "{e}");
+        let published = e.publish(&topics()).payload;
+        assert!(published.len() < 400, "{} bytes", published.len());
     }
 
     #[test]

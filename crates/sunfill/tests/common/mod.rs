@@ -1,0 +1,222 @@
+//! Helpers shared by the soak and security tests (the same as those of `daemon.rs` and
+//! `mqtt.rs`, which keep their own copies): free ports, a child process killed on drop, a
+//! Mosquitto with TLS from our `certs init` that can be stopped and restarted on its port, and
+//! bounded waits.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+use sunfill::certs::{self, InitOptions};
+
+/// The bound of every wait: long enough for a loaded CI machine, short enough to fail.
+pub const WAIT: Duration = Duration::from_secs(90);
+
+pub fn free_port() -> u16 {
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    loop {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let p = l.local_addr().unwrap().port();
+        let mut given = GIVEN.lock().unwrap();
+        if p != 1883 && !given.contains(&p) {
+            given.push(p);
+            return p;
+        }
+    }
+}
+
+pub fn running_as_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+/// A child process killed on drop.
+pub struct Proc(pub Option<Child>);
+
+impl Proc {
+    pub fn pid(&self) -> u32 {
+        self.0.as_ref().map(|c| c.id()).unwrap_or(0)
+    }
+
+    /// `kill -9` and reap.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM, then waits (bounded) for the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let st = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            if let Some(s) = self.0.as_mut().unwrap().try_wait().unwrap() {
+                self.0 = None;
+                return s;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the process did not exit"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// Certificates from `certs init` for `localhost`/127.0.0.1 with a client `sunfill`.
+pub fn pki(dir: &Path) -> PathBuf {
+    certs::init(&InitOptions {
+        dir: dir.join("pki"),
+        host: "localhost".into(),
+        ips: vec!["127.0.0.1".parse().unwrap()],
+        clients: vec!["sunfill".into()],
+        days: 30,
+    })
+    .unwrap()
+    .dir
+}
+
+/// Mosquitto with a TLS listener on a loopback port; `extra` lines go into its config.
+pub struct Mosquitto {
+    proc: Proc,
+    conf: PathBuf,
+    pub port: u16,
+    pub pki: PathBuf,
+}
+
+impl Mosquitto {
+    pub fn start(dir: &Path, extra: &str) -> Mosquitto {
+        let pki = pki(dir);
+        let port = free_port();
+        let conf = dir.join("mosquitto.conf");
+        let user = if running_as_root() { "user root\n" } else { "" };
+        std::fs::write(
+            &conf,
+            format!(
+                "{user}persistence false\nlog_dest stderr\nlistener {port} 127.0.0.1\n\
+                 cafile {0}/ca.crt\ncertfile {0}/broker.crt\nkeyfile {0}/broker.key\n{extra}\n",
+                pki.display()
+            ),
+        )
+        .unwrap();
+        let mut m = Mosquitto {
+            proc: Proc(None),
+            conf,
+            port,
+            pki,
+        };
+        m.restart();
+        m
+    }
+
+    /// Kills the broker (as a crash would) and leaves it down.
+    pub fn kill(&mut self) {
+        self.proc.kill9();
+    }
+
+    /// (Re)starts the broker on the same port and waits (bounded) until it listens.
+    pub fn restart(&mut self) {
+        self.proc.kill9();
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            let child = Command::new("mosquitto")
+                .arg("-c")
+                .arg(&self.conf)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect(
+                    "mosquitto must be installed (apt-get install mosquitto mosquitto-clients)",
+                );
+            self.proc = Proc(Some(child));
+            while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+                // The port may still be in TIME_WAIT from the killed broker: start again.
+                if let Some(Some(_)) = self.proc.0.as_mut().map(|c| c.try_wait().ok().flatten()) {
+                    break;
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "mosquitto did not listen"
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub fn ca(&self) -> PathBuf {
+        self.pki.join("ca.crt")
+    }
+
+    pub fn tls_args(&self) -> Vec<String> {
+        vec![
+            "-h".into(),
+            "127.0.0.1".into(),
+            "-p".into(),
+            self.port.to_string(),
+            "--cafile".into(),
+            self.ca().display().to_string(),
+        ]
+    }
+}
+
+/// Starts `sunfill` with `args`, stderr appended to `log`.
+pub fn start_sunfill(args: &[String], log: &Path, env: &[(&str, &str)]) -> Proc {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap();
+    Proc(Some(
+        Command::new(env!("CARGO_BIN_EXE_sunfill"))
+            .args(args)
+            .envs(env.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    ))
+}
+
+/// Waits until `f` holds (a bound on a failing test, not a timing check).
+pub async fn until(what: &str, log: &Path, mut f: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !f() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: not within {WAIT:?}; sunfill's log:\n{}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// VmRSS of a process, KiB.
+pub fn rss_kib(pid: u32) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    s.lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+}
