@@ -6,8 +6,10 @@
 //! Every wait is bounded and generous; nothing asserts how long something took.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod common;
+
+use common::{free_port, running_as_root, until, WAIT};
 use std::io::Write as _;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -19,34 +21,8 @@ use sunfill::heidelberg::wallbox::{DriverConfig, Wallbox};
 use sunfill_core::Deciamps;
 use sunfill_sim::wallbox::{Event, Script, WallboxConfig};
 
-/// The bound of every wait: long enough for a loaded CI machine, short enough to fail.
-const WAIT: Duration = Duration::from_secs(90);
 /// The simulated box's counter at power-on (WallboxConfig's default).
 const START_WH: u32 = 1_234_567;
-
-fn free_port() -> u16 {
-    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
-    loop {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let p = l.local_addr().unwrap().port();
-        let mut given = GIVEN.lock().unwrap();
-        if p != 1883 && !given.contains(&p) {
-            given.push(p);
-            return p;
-        }
-    }
-}
-
-fn running_as_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .map(|l| l.split_whitespace().nth(1) == Some("0"))
-        })
-        .unwrap_or(false)
-}
 
 /// A child process killed on drop.
 struct Proc(Option<Child>);
@@ -232,19 +208,6 @@ fn start_sunfill(cfg: &Path, log: &Path) -> Proc {
             .spawn()
             .unwrap(),
     ))
-}
-
-/// Waits until `f` holds (a bound on a failing test, not a timing check).
-async fn until(what: &str, log: &Path, mut f: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while !f() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{what}: not within {WAIT:?}; sunfill's log:\n{}",
-            std::fs::read_to_string(log).unwrap_or_default()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 fn register_261(sim: &SimHandle) -> Deciamps {

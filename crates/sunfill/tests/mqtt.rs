@@ -5,8 +5,10 @@
 //! asserts how long something took.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod common;
+
+use common::{free_port, running_as_root};
 use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -19,32 +21,6 @@ use sunfill::service::{self, Service};
 use tokio::sync::mpsc;
 
 const WAIT: Duration = Duration::from_secs(20);
-
-/// A loopback port no other test of this process was given (tests run in parallel, and a
-/// restarted broker keeps its port), never 1883.
-fn free_port() -> u16 {
-    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
-    loop {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let p = l.local_addr().unwrap().port();
-        let mut given = GIVEN.lock().unwrap();
-        if p != 1883 && !given.contains(&p) {
-            given.push(p);
-            return p;
-        }
-    }
-}
-
-fn running_as_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .map(|l| l.split_whitespace().nth(1) == Some("0"))
-        })
-        .unwrap_or(false)
-}
 
 /// A Mosquitto process owned by a test; killed on drop.
 struct Mosquitto {

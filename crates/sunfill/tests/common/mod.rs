@@ -1,5 +1,4 @@
-//! Helpers shared by the soak and security tests (the same as those of `daemon.rs` and
-//! `mqtt.rs`, which keep their own copies): free ports, a child process killed on drop, a
+//! Helpers shared by the integration tests (soak, security, daemon, mqtt): free ports, a child process killed on drop, a
 //! Mosquitto with TLS from our `certs init` that can be stopped and restarted on its port, and
 //! bounded waits.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, missing_docs)]
