@@ -206,6 +206,7 @@ fn surplus_of(reason: &Reason) -> Option<i32> {
     match *reason {
         Reason::WaitingForSurplus { surplus_w, .. }
         | Reason::StartPending { surplus_w, .. }
+        | Reason::StartNotWorth { surplus_w }
         | Reason::Tracking { surplus_w, .. }
         | Reason::AtMax { surplus_w, .. }
         | Reason::MinPvFloor { surplus_w, .. } => Some(surplus_w),

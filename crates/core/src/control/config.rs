@@ -134,6 +134,43 @@ pub struct Tuning {
     pub start_price_secs: u32,
     /// The car's delay from a start command to drawing current, s (15 s in the benchmark model).
     pub car_start_secs: u32,
+    /// Decide holds and starts by the learned [outlook](super::outlook) and the
+    /// [yardstick](super::yardstick) (the default) instead of the import budget and the start
+    /// delays above.
+    pub outlook: bool,
+    /// What a Wh of grid energy in the car costs against a Wh of solar, per mille (7000: a grid
+    /// Wh weighs as much as seven solar Wh), before the yardstick steers it.
+    pub import_weight_permille: u32,
+    /// What one start avoided is worth, Wh of solar, for the outlook (a start wears the same
+    /// contactor whatever the phases), before the yardstick steers it.
+    pub start_price_wh: u32,
+    /// Half-life of what the outlook learned about the surplus.
+    pub outlook_memory: Duration,
+    /// Half-life of the future's weight when the outlook values charging.
+    pub outlook_horizon: Duration,
+    /// Half-life of the yardstick's sums (solar, grid energy, starts of both controllers).
+    pub yardstick_memory: Duration,
+    /// Follow the classic controller (start and hold when it would) while sunfill's solar lately
+    /// is behind its by more than this many Wh plus `follow_behind_permille` of its solar
+    /// (0: never follow).
+    pub follow_behind_wh: u32,
+    /// See `follow_behind_wh`.
+    pub follow_behind_permille: u32,
+    /// Steer the price of grid energy: for every this many Wh (plus `steer_import_permille` of
+    /// the classic controller's solar) that sunfill's solar is short of the classic
+    /// controller's (plus `steer_target_permille`), the price halves; for every such step ahead
+    /// it doubles, at most 16 x either way (0: fixed price).
+    pub steer_import_wh: u32,
+    /// See `steer_import_wh`.
+    pub steer_import_permille: u32,
+    /// See `steer_import_wh`: how far ahead of the classic controller's solar to aim, per mille.
+    pub steer_target_permille: i32,
+    /// Steer the price of a start: for every this many starts sunfill made lately beyond
+    /// `steer_starts_permille` of the classic controller's, the price doubles; for every such
+    /// step below, it halves, at most 8 x either way (0: fixed price).
+    pub steer_starts: u32,
+    /// See `steer_starts`.
+    pub steer_starts_permille: u32,
 }
 
 impl Default for Tuning {
@@ -155,6 +192,19 @@ impl Default for Tuning {
             dip_cap_secs: 900,
             start_price_secs: 60,
             car_start_secs: 15,
+            outlook: true,
+            import_weight_permille: 7000,
+            start_price_wh: 600,
+            outlook_memory: Duration::from_secs(3600),
+            outlook_horizon: Duration::from_secs(2400),
+            yardstick_memory: Duration::from_secs(24 * 3600),
+            follow_behind_wh: 100,
+            follow_behind_permille: 20,
+            steer_import_wh: 300,
+            steer_import_permille: 20,
+            steer_target_permille: 0,
+            steer_starts: 2,
+            steer_starts_permille: 900,
         }
     }
 }

@@ -6,8 +6,10 @@
 //! is the sentence shown to people.
 
 mod config;
+pub mod outlook;
 mod reason;
 mod state;
+pub mod yardstick;
 
 pub use config::{BatteryPolicy, Config, ConfigError, MaxAge, PhaseConfig, Tuning};
 pub use reason::{Reason, Stale};

@@ -64,6 +64,12 @@ pub enum Reason {
         /// Time left before the start.
         remaining: Duration,
     },
+    /// Stopped with enough surplus, but sun like this has lately not lasted long enough to pay
+    /// for a start.
+    StartNotWorth {
+        /// Surplus available to the car, W.
+        surplus_w: i32,
+    },
     /// Charging, following the surplus.
     Tracking {
         /// Surplus available to the car, W.
@@ -134,6 +140,11 @@ impl fmt::Display for Reason {
                 "surplus {}; starting in {} if it lasts",
                 Power(surplus_w),
                 remaining
+            ),
+            Reason::StartNotWorth { surplus_w } => write!(
+                f,
+                "surplus {}, but sun like this has lately been too short to pay for a start; waiting",
+                Power(surplus_w)
             ),
             Reason::Tracking { surplus_w, current } => {
                 write!(f, "following surplus {} at {}", Power(surplus_w), current)

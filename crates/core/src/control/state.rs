@@ -1,7 +1,9 @@
 //! The controller state machine.
 
 use super::config::{Config, PhaseConfig};
+use super::outlook::{Outlook, Prices, TICK};
 use super::reason::{Reason, Stale};
+use super::yardstick::{Site, Yardstick};
 use super::{Input, Mode, Sample, Signal, VehicleState, WallboxReading};
 use crate::time::{Duration, Instant};
 use crate::units::Deciamps;
@@ -28,6 +30,27 @@ enum Solar {
     },
     /// Charging.
     Charging,
+}
+
+/// 2 to the power `x`, for |x| up to about 30 (no `libm` in `no_std`): exact at integers, linear
+/// in between (within 6 %).
+fn pow2(x: f32) -> f32 {
+    // `as i32` truncates toward zero; step down for negative non-integers.
+    let mut k = x as i32;
+    if (k as f32) > x {
+        k -= 1;
+    }
+    let frac = x - k as f32;
+    let mut p = 1.0f32;
+    while k > 0 {
+        p *= 2.0;
+        k -= 1;
+    }
+    while k < 0 {
+        p *= 0.5;
+        k += 1;
+    }
+    p * (1.0 + frac)
 }
 
 /// The sans-IO controller. See the [module docs](super).
@@ -62,6 +85,13 @@ pub struct Controller {
     /// Surplus (W, at most the maximum power) when last tracking at or above the minimum: the
     /// level the sun is expected to come back to after a dip.
     sun_w: i32,
+    /// What the surplus is likely to do next (see [`outlook`](super::outlook)).
+    outlook: Outlook,
+    /// Since when the surplus has been on its current side of the minimum power, and which side
+    /// (true: at or above).
+    spell: Option<(Instant, bool)>,
+    /// What the classic controller would have done (see [`yardstick`](super::yardstick)).
+    yardstick: Yardstick,
 }
 
 impl Controller {
@@ -93,6 +123,9 @@ impl Controller {
             dip_mean_ms: config.tuning.dip_mean_secs as u64 * 1000,
             wake_at: None,
             sun_w: 0,
+            outlook: Outlook::new(),
+            spell: None,
+            yardstick: Yardstick::new(),
         }
     }
 
@@ -413,6 +446,11 @@ impl Controller {
         }
     }
 
+    /// What the controller has learned about the surplus.
+    pub fn outlook(&self) -> &Outlook {
+        &self.outlook
+    }
+
     /// The learned mean dip length.
     pub fn dip_mean(&self) -> Duration {
         Duration::from_millis(self.dip_mean_ms)
@@ -430,6 +468,26 @@ impl Controller {
         let prev_surplus = self.last_surplus_w.unwrap_or(surplus);
         self.last_surplus_w = Some(surplus);
         self.learn_dips(now, surplus < min_w);
+        if t.outlook {
+            let sunny = surplus >= min_w;
+            let since = match self.spell {
+                Some((since, side)) if side == sunny => since,
+                _ => now,
+            };
+            self.spell = Some((since, sunny));
+            let age = now.saturating_since(since);
+            let car_w = self.wallbox.map(|w| w.value.power_w).unwrap_or(0);
+            let site = Site {
+                min_w,
+                max_w: max.watts(volts, phases),
+                lag: Duration::from_secs(t.car_start_secs as u64),
+                half_life: t.yardstick_memory,
+            };
+            self.yardstick.update(now, surplus, car_w, &site);
+            let prices = self.prices(volts, phases);
+            self.outlook.observe(now, surplus, min_w, age, &prices);
+            return self.outlook_decision(now, target, surplus, min_w, age, &prices);
+        }
 
         match self.solar {
             Solar::Stopped {
@@ -555,6 +613,123 @@ impl Controller {
                         current: min,
                         surplus_w: surplus,
                         import_w: (min_w - surplus.max(0)).max(0),
+                    },
+                )
+            }
+        }
+    }
+
+    /// The outlook's prices for the current site (see [`outlook`](super::outlook)).
+    fn prices(&self, volts: u16, phases: u8) -> Prices {
+        let t = self.config.tuning;
+        let min_w = self.clamp(Deciamps::ZERO).watts(volts, phases).max(1);
+        let max_w = self.clamp(Deciamps::MAX_HEIDELBERG).watts(volts, phases);
+        let tick = TICK.total_millis().max(1) as f32;
+        let mut weight = t.import_weight_permille as f32 / 1000.0;
+        if t.steer_import_wh > 0 {
+            let reference = self.yardstick.reference_wh();
+            let short =
+                self.yardstick.behind_wh() + reference * t.steer_target_permille as f32 / 1000.0;
+            let scale =
+                t.steer_import_wh as f32 + reference * t.steer_import_permille as f32 / 1000.0;
+            weight *= pow2((-short / scale).clamp(-4.0, 4.0));
+        }
+        let mut start_wh = t.start_price_wh as f32;
+        if t.steer_starts > 0 {
+            let (ours, reference) = self.yardstick.starts();
+            let over = ours - reference * t.steer_starts_permille as f32 / 1000.0;
+            start_wh *= pow2((over / t.steer_starts as f32).clamp(-3.0, 3.0));
+        }
+        Prices {
+            import_weight: weight,
+            start_secs: start_wh * 3600.0 / min_w as f32,
+            start_lag_secs: t.car_start_secs as f32,
+            max_ratio: max_w as f32 / min_w as f32,
+            memory_ticks: t.outlook_memory.total_millis() as f32 / tick,
+            horizon_ticks: t.outlook_horizon.total_millis() as f32 / tick,
+        }
+    }
+
+    /// Holds and starts as the outlook values them.
+    fn outlook_decision(
+        &mut self,
+        now: Instant,
+        target: Deciamps,
+        surplus: i32,
+        min_w: i32,
+        age: Duration,
+        prices: &Prices,
+    ) -> (Deciamps, Reason) {
+        let min = self.clamp(Deciamps::ZERO);
+        let max = self.clamp(Deciamps::MAX_HEIDELBERG);
+        let phases = self.phases();
+        // Look again when the outlook next learns, even without a new reading.
+        self.wake_at = Some(now + TICK);
+        let t = self.config.tuning;
+        // Behind the classic controller lately: do as it does until caught up.
+        let follow = t.follow_behind_wh > 0
+            && self.yardstick.reference_on()
+            && self.yardstick.behind_wh()
+                > t.follow_behind_wh as f32
+                    + self.yardstick.reference_wh() * t.follow_behind_permille as f32 / 1000.0;
+        match self.solar {
+            Solar::Stopped { .. } => {
+                if self.mode == Mode::MinPv
+                    || (follow && surplus >= min_w)
+                    || self.outlook.start(surplus, min_w, age, prices)
+                {
+                    self.solar = Solar::Charging;
+                    self.yardstick.note_start();
+                    return self.charging_setpoint(target, min, max, surplus);
+                }
+                self.solar = Solar::Stopped {
+                    above_since: None,
+                    excess_ws: 0,
+                };
+                if surplus >= min_w {
+                    (Deciamps::ZERO, Reason::StartNotWorth { surplus_w: surplus })
+                } else {
+                    (
+                        Deciamps::ZERO,
+                        Reason::WaitingForSurplus {
+                            surplus_w: surplus,
+                            needed_w: min_w,
+                            phases,
+                        },
+                    )
+                }
+            }
+            Solar::Charging => {
+                if target >= min {
+                    return self.charging_setpoint(target, min, max, surplus);
+                }
+                if self.mode == Mode::MinPv
+                    || follow
+                    || self.outlook.hold(surplus, min_w, age, prices)
+                {
+                    return (
+                        min,
+                        if self.mode == Mode::MinPv {
+                            Reason::MinPvFloor {
+                                current: min,
+                                surplus_w: surplus,
+                            }
+                        } else {
+                            Reason::Holding {
+                                current: min,
+                                surplus_w: surplus,
+                                import_w: (min_w - surplus.max(0)).max(0),
+                            }
+                        },
+                    );
+                }
+                self.last_stop = Some(now);
+                self.stop();
+                (
+                    Deciamps::ZERO,
+                    Reason::BudgetSpent {
+                        surplus_w: surplus,
+                        needed_w: min_w,
                     },
                 )
             }

@@ -25,8 +25,39 @@ pub fn parse(s: &str) -> Tuning {
             "up" => t.up_step = Deciamps(n as u16),
             "sprice" => t.start_price_secs = n as u32,
             "carstart" => t.car_start_secs = n as u32,
+            "outlook" => t.outlook = n != 0,
+            "ymem" => t.yardstick_memory = Duration::from_secs(n as u64),
+            "follow" => t.follow_behind_wh = n as u32,
+            "followp" => t.follow_behind_permille = n as u32,
+            "steer" => t.steer_import_wh = n as u32,
+            "steerp" => t.steer_import_permille = n as u32,
+            "target" => t.steer_target_permille = n as i32,
+            "steers" => t.steer_starts = n as u32,
+            "steersp" => t.steer_starts_permille = n as u32,
+            "swh" => t.start_price_wh = n as u32,
+            "lambda" => t.import_weight_permille = n as u32,
+            "memory" => t.outlook_memory = Duration::from_secs(n as u64),
+            "horizon" => t.outlook_horizon = Duration::from_secs(n as u64),
             _ => eprintln!("unknown key {k}"),
         }
     }
     t
+}
+
+/// sunfill's policy at `phases` with the variant `v` over the default tuning.
+#[allow(dead_code)]
+pub fn policy(phases: u8, v: &str) -> Box<dyn sunfill_sim::policy::Policy + Send> {
+    use sunfill_core::control::{Config, PhaseConfig};
+    let config = Config {
+        phases: if phases == 1 {
+            PhaseConfig::One
+        } else {
+            PhaseConfig::Three
+        },
+        tuning: parse(v),
+        ..Config::default()
+    };
+    Box::new(sunfill_sim::sunfill_policy::SunfillPolicy::with_config(
+        config, phases,
+    ))
 }

@@ -36,7 +36,7 @@ pub const MODES: [&str; 5] = [
 ];
 
 /// Every value published on `reason_code`.
-pub const REASON_CODES: [&str; 14] = [
+pub const REASON_CODES: [&str; 15] = [
     "off",
     "no_car",
     "wallbox_error",
@@ -46,6 +46,7 @@ pub const REASON_CODES: [&str; 14] = [
     "fixed",
     "waiting_for_surplus",
     "start_pending",
+    "start_not_worth",
     "tracking",
     "at_max",
     "holding",
@@ -65,6 +66,7 @@ pub fn reason_code(r: &Reason) -> &'static str {
         Reason::Fixed(_) => "fixed",
         Reason::WaitingForSurplus { .. } => "waiting_for_surplus",
         Reason::StartPending { .. } => "start_pending",
+        Reason::StartNotWorth { .. } => "start_not_worth",
         Reason::Tracking { .. } => "tracking",
         Reason::AtMax { .. } => "at_max",
         Reason::Holding { .. } => "holding",
@@ -661,6 +663,7 @@ mod tests {
                 surplus_w: 0,
                 remaining: sunfill_core::Duration::ZERO,
             },
+            Reason::StartNotWorth { surplus_w: 0 },
             Reason::Tracking {
                 surplus_w: 0,
                 current: Deciamps(60),
