@@ -3,8 +3,9 @@
 //!
 //! `cargo run --release -p sunfill-sim --example tune -- ../shared/data/scenarios`
 //!
-//! Variants are given as `key=value,...` strings after the folder (keys: earn, cap, grant, delay,
-//! margin, up); none means the defaults.
+//! Variants are given as `key=value,...` strings after the folder (keys in `common/mod.rs`);
+//! none means the defaults. `TUNE_DETAIL=1` prints every run; `TUNE_SEARCH=N` with
+//! `TUNE_GRID="key=a|b;key2=x|y"` samples N variants and prints the best.
 
 // A developer tool: a bad path or argument may abort it.
 #![allow(clippy::expect_used, clippy::unwrap_used, missing_docs)]

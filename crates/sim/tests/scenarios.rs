@@ -5,6 +5,7 @@
 //! shared folder next to the checkout.
 
 use std::path::PathBuf;
+use std::sync::OnceLock;
 use sunfill_sim::goal::{check_goal, totals};
 use sunfill_sim::runner::{run, PolicyKind, RunOptions, RunPlan, RunSet};
 use sunfill_sim::scenario::Scenario;
@@ -35,7 +36,13 @@ fn load_all() -> Vec<Scenario> {
         .collect()
 }
 
-fn run_all() -> RunSet {
+/// Every run, computed once for all tests of this file.
+fn run_all() -> &'static RunSet {
+    static SET: OnceLock<RunSet> = OnceLock::new();
+    SET.get_or_init(run_all_now)
+}
+
+fn run_all_now() -> RunSet {
     let scenarios = load_all();
     let set = run(
         &RunPlan {
@@ -123,11 +130,26 @@ fn baselines_match_the_independent_implementation() {
 /// The benchmark's goal: sunfill beats both baselines over all scenarios at 1 and 3 phases.
 ///
 /// Run with `cargo test --release -p sunfill-sim --test scenarios -- --ignored --nocapture`.
+/// The part of the goal that holds: no single run is a bad day (solar >= 0.97 x threshold-delay's
+/// and >= 0.98 x the seed's, import <= threshold-delay's + 0.1 kWh, starts <= threshold-delay's
+/// + 2), and sunfill's total solar is at least threshold-delay's.
 #[test]
-#[ignore = "fails until the sunfill policy is tuned: import and starts exceed the goal (see the report)"]
+fn no_run_is_a_bad_day_and_total_solar_beats_threshold_delay() {
+    let report = check_goal(run_all());
+    let bad: Vec<String> = report
+        .violations
+        .iter()
+        .filter(|v| v.run.is_some() || v.what.starts_with("solar"))
+        .map(|v| v.to_string())
+        .collect();
+    assert!(bad.is_empty(), "{}\n{report}", bad.join("\n"));
+}
+
+#[test]
+#[ignore = "fails until the policy improves: total import and starts exceed the goal (see BENCHMARKS.md)"]
 fn sunfill_meets_the_goal() {
     let set = run_all();
-    let report = check_goal(&set);
+    let report = check_goal(set);
     println!("{report}");
     assert!(report.passed(), "{report}");
 }

@@ -8,7 +8,7 @@
 //! - **Latency**: the service runs in this process on the daemon's runtime (two tokio workers),
 //!   through [`drive`], the loop of [`service::run`] with a hook that timestamps the decision
 //!   after each message. N grid readings alternating between -6.0 kW and -1.0 kW (so every
-//!   reading changes the decision: start pending / waiting for surplus) are published one at a
+//!   reading changes the decision, e.g. charging / holding or stopped) are published one at a
 //!   time, first with one `mosquitto_pub` process each, then with an in-process rumqttc client,
 //!   to separate the cost of starting a process and a TLS session. Latency = decision time -
 //!   time right before the publish.
@@ -209,6 +209,9 @@ fn surplus_of(reason: &Reason) -> Option<i32> {
         | Reason::StartNotWorth { surplus_w }
         | Reason::Tracking { surplus_w, .. }
         | Reason::AtMax { surplus_w, .. }
+        | Reason::Holding { surplus_w, .. }
+        | Reason::BudgetSpent { surplus_w, .. }
+        | Reason::CatchingUp { surplus_w, .. }
         | Reason::MinPvFloor { surplus_w, .. } => Some(surplus_w),
         _ => None,
     }

@@ -42,8 +42,12 @@ const MIDS: [f32; LEVELS] = [-0.3, 0.15, 0.4, 0.575, 0.725, 0.85, 0.95, 1.25, 2.
 /// How often the level is sampled: the chain's time step.
 pub const TICK: Duration = Duration::from_secs(30);
 
-/// Sweeps of value iteration after each tick, starting from the last values.
-const SWEEPS: usize = 24;
+/// Sweeps of value iteration per tick since the values were last brought up to date, starting
+/// from the last values.
+const SWEEPS: u32 = 24;
+
+/// The most sweeps one refresh makes (after a long time without decisions).
+const MAX_SWEEPS: u32 = 240;
 
 /// The level of a surplus `surplus_w` when the minimum power is `min_w`.
 pub fn level(surplus_w: i32, min_w: i32) -> usize {
@@ -107,6 +111,8 @@ pub struct Outlook {
     ratio_weight: [f32; LEVELS],
     last: Option<(usize, usize)>,
     last_tick: Option<Instant>,
+    /// Ticks learned since the values were last computed.
+    unsolved: u32,
     q_on: [[f32; LEVELS]; AGES],
     q_off: [[f32; LEVELS]; AGES],
     /// The discounted value of what follows being on, by (age class, level).
@@ -148,6 +154,7 @@ impl Outlook {
             ratio_weight: [0.0; LEVELS],
             last: None,
             last_tick: None,
+            unsolved: 0,
             q_on: [[0.0; LEVELS]; AGES],
             q_off: [[0.0; LEVELS]; AGES],
             next_on: [[0.0; LEVELS]; AGES],
@@ -165,7 +172,8 @@ impl Outlook {
     }
 
     /// Records the surplus seen at `now` in a spell of age `age` (see [`AGES`]); samples the level
-    /// and updates the values once per [`TICK`]. Returns true when the values changed.
+    /// once per [`TICK`]. Returns true when it learned a step. The values follow at the next
+    /// [`refresh`](Self::refresh).
     pub fn observe(
         &mut self,
         now: Instant,
@@ -212,8 +220,20 @@ impl Outlook {
         }
         self.last = Some((age, lvl));
         self.last_tick = Some(now);
-        self.solve(prices);
+        self.unsolved = self.unsolved.saturating_add(1);
         true
+    }
+
+    /// Brings the values up to date with what was learned and with `prices`: a few sweeps of
+    /// value iteration per tick learned since the last refresh. Call it before [`hold`](Self::hold)
+    /// or [`start`](Self::start); between decisions (charging in full sun, a night) nothing needs
+    /// computing.
+    pub fn refresh(&mut self, prices: &Prices) {
+        if self.unsolved > 0 {
+            let sweeps = SWEEPS.saturating_mul(self.unsolved).min(MAX_SWEEPS);
+            self.solve(prices, sweeps);
+            self.unsolved = 0;
+        }
     }
 
     /// The reward of one tick on at surplus ratio `r`, in ticks of the minimum power.
@@ -232,7 +252,7 @@ impl Outlook {
         (prices.start_secs + r.clamp(0.0, prices.max_ratio) * prices.start_lag_secs) / tick
     }
 
-    fn solve(&mut self, prices: &Prices) {
+    fn solve(&mut self, prices: &Prices, sweeps: u32) {
         let gamma = 1.0 - core::f32::consts::LN_2 / prices.horizon_ticks.max(1.0);
         // The pooled chain, smoothed by the fixed prior.
         let mut pool = [[0.0f32; LEVELS]; LEVELS];
@@ -267,7 +287,7 @@ impl Outlook {
             reward[i] = Self::reward_on(r, prices);
             cost[i] = Self::start_cost(r, prices);
         }
-        for _ in 0..SWEEPS {
+        for _ in 0..sweeps {
             let mut w_on = [[0.0f32; LEVELS]; AGES];
             let mut w_off = [[0.0f32; LEVELS]; AGES];
             for a in 0..AGES {
@@ -377,7 +397,12 @@ mod tests {
             let now = Instant::from_secs(30 * k as u64);
             let age = Duration::from_secs(30 * (k as u64 - since));
             o.observe(now, (r * 4140.0) as i32, 4140, age, &p);
+            // As the controller does: values brought up to date when a decision needs them.
+            if k % 7 == 0 {
+                o.refresh(&p);
+            }
         }
+        o.refresh(&p);
         o
     }
 

@@ -101,6 +101,17 @@ pub enum Reason {
         /// Power at the minimum current, W.
         needed_w: i32,
     },
+    /// Charging (or holding) as the classic threshold/delay controller would, because sunfill has
+    /// lately taken less sun than it would have (see the
+    /// [yardstick](super::yardstick)).
+    CatchingUp {
+        /// The setpoint.
+        current: Deciamps,
+        /// Surplus available to the car, W.
+        surplus_w: i32,
+        /// Solar sunfill is behind the classic controller lately, Wh.
+        behind_wh: i32,
+    },
     /// `minpv`: minimum current, surplus below it.
     MinPvFloor {
         /// The minimum current.
@@ -176,6 +187,18 @@ impl fmt::Display for Reason {
                 "stopped: surplus {} is too far below the {} minimum to ride the dip on grid energy",
                 Power(surplus_w),
                 Power(needed_w)
+            ),
+            Reason::CatchingUp {
+                current,
+                surplus_w,
+                behind_wh,
+            } => write!(
+                f,
+                "catching up: {} Wh less sun lately than a classic controller would have taken; \
+                 charging at {} as it would (surplus {})",
+                behind_wh,
+                current,
+                Power(surplus_w)
             ),
             Reason::MinPvFloor { current, surplus_w } => write!(
                 f,

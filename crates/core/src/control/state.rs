@@ -674,13 +674,24 @@ impl Controller {
                     + self.yardstick.reference_wh() * t.follow_behind_permille as f32 / 1000.0;
         match self.solar {
             Solar::Stopped { .. } => {
-                if self.mode == Mode::MinPv
-                    || (follow && surplus >= min_w)
-                    || self.outlook.start(surplus, min_w, age, prices)
-                {
+                // A start with no surplus at all is never worth it: no need to ask the outlook.
+                let worth = surplus > 0 && {
+                    self.outlook.refresh(prices);
+                    self.outlook.start(surplus, min_w, age, prices)
+                };
+                let follows = self.mode != Mode::MinPv && !worth && follow && surplus >= min_w;
+                if self.mode == Mode::MinPv || worth || follows {
                     self.solar = Solar::Charging;
                     self.yardstick.note_start();
-                    return self.charging_setpoint(target, min, max, surplus);
+                    let (a, reason) = self.charging_setpoint(target, min, max, surplus);
+                    return (
+                        a,
+                        if follows {
+                            self.catching_up(a, surplus)
+                        } else {
+                            reason
+                        },
+                    );
                 }
                 self.solar = Solar::Stopped {
                     above_since: None,
@@ -703,25 +714,28 @@ impl Controller {
                 if target >= min {
                     return self.charging_setpoint(target, min, max, surplus);
                 }
-                if self.mode == Mode::MinPv
-                    || follow
-                    || self.outlook.hold(surplus, min_w, age, prices)
-                {
+                if self.mode == Mode::MinPv {
                     return (
                         min,
-                        if self.mode == Mode::MinPv {
-                            Reason::MinPvFloor {
-                                current: min,
-                                surplus_w: surplus,
-                            }
-                        } else {
-                            Reason::Holding {
-                                current: min,
-                                surplus_w: surplus,
-                                import_w: (min_w - surplus.max(0)).max(0),
-                            }
+                        Reason::MinPvFloor {
+                            current: min,
+                            surplus_w: surplus,
                         },
                     );
+                }
+                self.outlook.refresh(prices);
+                if self.outlook.hold(surplus, min_w, age, prices) {
+                    return (
+                        min,
+                        Reason::Holding {
+                            current: min,
+                            surplus_w: surplus,
+                            import_w: (min_w - surplus.max(0)).max(0),
+                        },
+                    );
+                }
+                if follow {
+                    return (min, self.catching_up(min, surplus));
                 }
                 self.last_stop = Some(now);
                 self.stop();
@@ -733,6 +747,15 @@ impl Controller {
                     },
                 )
             }
+        }
+    }
+
+    /// The reason for a start or hold that only following the yardstick asked for.
+    fn catching_up(&self, current: Deciamps, surplus_w: i32) -> Reason {
+        Reason::CatchingUp {
+            current,
+            surplus_w,
+            behind_wh: self.yardstick.behind_wh() as i32,
         }
     }
 

@@ -549,6 +549,13 @@ fn behind_the_yardstick_sunfill_follows_the_classic_controller() {
     // The reference starts after 60 s; sunfill follows once 100 Wh + 2 % behind (about a minute
     // of 8 kW later).
     assert!(first.is_some_and(|i| (6..=20).contains(&i)), "{first:?}");
+    let started = d[first.unwrap_or(0)];
+    assert!(
+        matches!(started.reason, Reason::CatchingUp { .. }),
+        "{}",
+        started.reason
+    );
+    assert!(started.reason.to_string().starts_with("catching up: "));
     // Without the yardstick it never starts.
     config.tuning.follow_behind_wh = 0;
     config.tuning.steer_import_wh = 0;

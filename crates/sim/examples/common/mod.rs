@@ -2,8 +2,11 @@
 use sunfill_core::control::Tuning;
 use sunfill_core::{Deciamps, Duration};
 
-/// Parses `earn=..,cap=..,grant=..,delay=..,sx=..,maxwait=..,margin=..,rdelay=..,rwin=..,up=..,
-/// dipmean=..,sprice=..,carstart=..` over the defaults.
+/// Parses `key=value,...` over the defaults. The outlook policy: `outlook` (0: the budget
+/// policy), `lambda` (import weight, per mille), `swh` (start price, Wh), `memory`, `horizon`
+/// (s); the yardstick: `ymem` (s), `follow`, `followp`, `steer`, `steerp`, `target`, `steers`,
+/// `steersp`. The budget policy: `earn`, `cap`, `grant`, `delay`, `sx`, `maxwait`, `margin`,
+/// `rdelay`, `rwin`, `up`, `learn`, `dipcap`, `dipmean`, `sprice`, `carstart`.
 pub fn parse(s: &str) -> Tuning {
     let mut t = Tuning::default();
     for kv in s.split(',').filter(|x| !x.is_empty()) {

@@ -36,7 +36,7 @@ pub const MODES: [&str; 5] = [
 ];
 
 /// Every value published on `reason_code`.
-pub const REASON_CODES: [&str; 15] = [
+pub const REASON_CODES: [&str; 16] = [
     "off",
     "no_car",
     "wallbox_error",
@@ -51,6 +51,7 @@ pub const REASON_CODES: [&str; 15] = [
     "at_max",
     "holding",
     "budget_spent",
+    "catching_up",
     "minpv_floor",
 ];
 
@@ -71,6 +72,7 @@ pub fn reason_code(r: &Reason) -> &'static str {
         Reason::AtMax { .. } => "at_max",
         Reason::Holding { .. } => "holding",
         Reason::BudgetSpent { .. } => "budget_spent",
+        Reason::CatchingUp { .. } => "catching_up",
         Reason::MinPvFloor { .. } => "minpv_floor",
     }
 }
@@ -680,6 +682,11 @@ mod tests {
             Reason::BudgetSpent {
                 surplus_w: 0,
                 needed_w: 0,
+            },
+            Reason::CatchingUp {
+                current: Deciamps(60),
+                surplus_w: 0,
+                behind_wh: 0,
             },
             Reason::MinPvFloor {
                 current: Deciamps(60),
