@@ -313,7 +313,7 @@ impl Service {
         let state = self
             .wallbox
             .filter(|_| self.wallbox_online)
-            .map(|w| ChargeState::from(w.state))
+            .map(|w| ChargeState::of(&w))
             .unwrap_or_default();
         let e = self.energy;
         Snapshot {

@@ -177,7 +177,7 @@ fn build_view(lps: &[Lp], clock: &Clock) -> View {
             let (reading, online) = s.wallbox_state();
             let vehicle = reading
                 .filter(|_| online)
-                .map(|r| ChargeState::from(r.state))
+                .map(|r| ChargeState::of(&r))
                 .unwrap_or_default();
             let e = s.energy();
             LoadpointView {

@@ -23,7 +23,7 @@
 //! `battery_priority_soc/set`. An invalid command changes nothing and is answered on `error`.
 
 use std::fmt;
-use sunfill_core::control::{Config, VehicleState};
+use sunfill_core::control::{Config, VehicleState, WallboxReading};
 use sunfill_core::{Deciamps, Mode, Reason};
 
 /// The published mode names, in the order of the Home Assistant select.
@@ -111,6 +111,18 @@ impl ChargeState {
             ChargeState::Connected => "connected",
             ChargeState::Charging => "charging",
             ChargeState::Error => "error",
+        }
+    }
+}
+
+impl ChargeState {
+    /// The state to show for a wallbox reading: a car that asks for current (IEC state C) but
+    /// draws none, because the setpoint is 0 or it is still starting, is `connected`, not
+    /// `charging`.
+    pub fn of(r: &WallboxReading) -> Self {
+        match r.state {
+            VehicleState::Charging if r.power_w <= 0 => ChargeState::Connected,
+            s => s.into(),
         }
     }
 }
@@ -514,6 +526,28 @@ pub fn command(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_car_asking_for_current_but_drawing_none_is_connected_not_charging() {
+        let r = |state, power_w| WallboxReading {
+            power_w,
+            currents: [Deciamps::ZERO; 3],
+            voltages: [230; 3],
+            state,
+        };
+        assert_eq!(
+            ChargeState::of(&r(VehicleState::Charging, 0)),
+            ChargeState::Connected
+        );
+        assert_eq!(
+            ChargeState::of(&r(VehicleState::Charging, 4140)),
+            ChargeState::Charging
+        );
+        assert_eq!(
+            ChargeState::of(&r(VehicleState::Disconnected, 0)),
+            ChargeState::Disconnected
+        );
+    }
 
     fn topics() -> Topics {
         Topics::new("garage")
