@@ -547,18 +547,7 @@ impl Controller {
                         },
                     )
                 } else {
-                    self.solar = Solar::Stopped {
-                        above_since: None,
-                        excess_ws: 0,
-                    };
-                    (
-                        Deciamps::ZERO,
-                        Reason::WaitingForSurplus {
-                            surplus_w: surplus,
-                            needed_w: min_w,
-                            phases,
-                        },
-                    )
+                    self.waiting(surplus, min_w, phases)
                 }
             }
             Solar::Charging => {
@@ -693,21 +682,14 @@ impl Controller {
                         },
                     );
                 }
-                self.solar = Solar::Stopped {
-                    above_since: None,
-                    excess_ws: 0,
-                };
                 if surplus >= min_w {
+                    self.solar = Solar::Stopped {
+                        above_since: None,
+                        excess_ws: 0,
+                    };
                     (Deciamps::ZERO, Reason::StartNotWorth { surplus_w: surplus })
                 } else {
-                    (
-                        Deciamps::ZERO,
-                        Reason::WaitingForSurplus {
-                            surplus_w: surplus,
-                            needed_w: min_w,
-                            phases,
-                        },
-                    )
+                    self.waiting(surplus, min_w, phases)
                 }
             }
             Solar::Charging => {
@@ -748,6 +730,22 @@ impl Controller {
                 )
             }
         }
+    }
+
+    /// Stopped, and the surplus is below the minimum power.
+    fn waiting(&mut self, surplus_w: i32, needed_w: i32, phases: u8) -> (Deciamps, Reason) {
+        self.solar = Solar::Stopped {
+            above_since: None,
+            excess_ws: 0,
+        };
+        (
+            Deciamps::ZERO,
+            Reason::WaitingForSurplus {
+                surplus_w,
+                needed_w,
+                phases,
+            },
+        )
     }
 
     /// The reason for a start or hold that only following the yardstick asked for.
