@@ -8,10 +8,10 @@
 
 mod common;
 
-use common::{free_port, running_as_root, until, WAIT};
+use common::{free_port, running_as_root, until, wallbox, Proc, WAIT};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 use sunfill::certs::{self, InitOptions};
 use sunfill::heidelberg::bus::{BusConfig, BusHandle};
@@ -19,44 +19,10 @@ use sunfill::heidelberg::server::{self, Faults, SimHandle};
 use sunfill::heidelberg::url::PortUrl;
 use sunfill::heidelberg::wallbox::{DriverConfig, Wallbox};
 use sunfill_core::Deciamps;
-use sunfill_sim::wallbox::{Event, Script, WallboxConfig};
+use sunfill_sim::wallbox::{Script, WallboxConfig};
 
 /// The simulated box's counter at power-on (WallboxConfig's default).
 const START_WH: u32 = 1_234_567;
-
-/// A child process killed on drop.
-struct Proc(Option<Child>);
-
-impl Proc {
-    fn pid(&self) -> u32 {
-        self.0.as_ref().map(|c| c.id()).unwrap_or(0)
-    }
-
-    /// Waits for the process to exit (bounded); its exit status.
-    async fn wait_exit(&mut self) -> std::process::ExitStatus {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
-            if let Some(s) = self.0.as_mut().unwrap().try_wait().unwrap() {
-                self.0 = None;
-                return s;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "the process did not exit"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.0.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
 
 /// Mosquitto with a TLS listener on a free loopback port, certificates from `certs init`.
 struct Broker {
@@ -144,32 +110,6 @@ impl Broker {
             .expect("mosquitto_pub (package mosquitto-clients)");
         assert!(st.success(), "mosquitto_pub {topic} {payload} failed");
     }
-}
-
-/// The simulated box (unit 1, answering at once) with a 3-phase car plugged in, served on a
-/// loopback Modbus TCP port.
-async fn wallbox() -> (SimHandle, String) {
-    let sim = SimHandle::new(
-        vec![WallboxConfig {
-            unit: 1,
-            boot_ms: 0,
-            ..WallboxConfig::default()
-        }],
-        Script::from_events(vec![(
-            0,
-            Event::Plug {
-                phases: 3,
-                max: Deciamps(160),
-            },
-        )]),
-        Faults::default(),
-        1,
-    );
-    sim.spawn_ticker();
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("tcp://{}", l.local_addr().unwrap());
-    tokio::spawn(server::serve_listener(l, sim.clone(), false));
-    (sim, url)
 }
 
 fn config(dir: &Path, b: &Broker, port: &str, lp: &str) -> PathBuf {

@@ -55,44 +55,18 @@
 
 mod common;
 
-use common::{free_port, start_sunfill, until, Mosquitto, Proc, WAIT};
+use common::{free_port, start_sunfill, until, wallbox, Mosquitto, Proc, WAIT};
 use rumqttc::QoS;
 use std::io::{Read as _, Write as _};
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
-use sunfill::heidelberg::server::{self, Faults, SimHandle};
+use sunfill::heidelberg::server::SimHandle;
 use sunfill::mqtt::broker::{Broker, Secret, Settings};
 use sunfill_core::Deciamps;
-use sunfill_sim::wallbox::{Event, Script, WallboxConfig};
 
 const MQTT_PASSWORD: &str = "mqtt-Pa55-never-logged-7f3a";
 const WEB_TOKEN: &str = "web-t0ken-never-logged-91c2e";
-
-/// The simulated box with a 3-phase car, on loopback Modbus TCP.
-async fn wallbox() -> (SimHandle, String) {
-    let sim = SimHandle::new(
-        vec![WallboxConfig {
-            unit: 1,
-            boot_ms: 0,
-            ..WallboxConfig::default()
-        }],
-        Script::from_events(vec![(
-            0,
-            Event::Plug {
-                phases: 3,
-                max: Deciamps(160),
-            },
-        )]),
-        Faults::default(),
-        1,
-    );
-    sim.spawn_ticker();
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("tcp://{}", l.local_addr().unwrap());
-    tokio::spawn(server::serve_listener(l, sim.clone(), false));
-    (sim, url)
-}
 
 /// Mosquitto with logins `sunfill` and `ha`, and `sunfill run` in mode fixed 8 A with the web
 /// server on 0.0.0.0 and debug logging.

@@ -1,6 +1,6 @@
-//! Helpers shared by the integration tests (soak, security, daemon, mqtt): free ports, a child process killed on drop, a
-//! Mosquitto with TLS from our `certs init` that can be stopped and restarted on its port, and
-//! bounded waits.
+//! Helpers shared by the integration tests (soak, security, daemon, mqtt): free ports, a child
+//! process killed on drop, the simulated wallbox on loopback Modbus TCP, a Mosquitto with TLS
+//! from our `certs init` that can be stopped and restarted on its port, and bounded waits.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::net::TcpListener;
@@ -8,6 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 use sunfill::certs::{self, InitOptions};
+use sunfill::heidelberg::server::{self, Faults, SimHandle};
+use sunfill_core::Deciamps;
+use sunfill_sim::wallbox::{Event, Script, WallboxConfig};
 
 /// The bound of every wait: long enough for a loaded CI machine, short enough to fail.
 pub const WAIT: Duration = Duration::from_secs(90);
@@ -49,6 +52,22 @@ impl Proc {
         if let Some(mut c) = self.0.take() {
             let _ = c.kill();
             let _ = c.wait();
+        }
+    }
+
+    /// Waits (bounded, without blocking the runtime) for the process to exit; its exit status.
+    pub async fn wait_exit(&mut self) -> std::process::ExitStatus {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            if let Some(s) = self.0.as_mut().unwrap().try_wait().unwrap() {
+                self.0 = None;
+                return s;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the process did not exit"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
@@ -218,4 +237,30 @@ pub fn rss_kib(pid: u32) -> Option<u64> {
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.split_whitespace().next())
         .and_then(|v| v.parse().ok())
+}
+
+/// The simulated box (unit 1, answering at once) with a 3-phase car plugged in, served on a
+/// loopback Modbus TCP port.
+pub async fn wallbox() -> (SimHandle, String) {
+    let sim = SimHandle::new(
+        vec![WallboxConfig {
+            unit: 1,
+            boot_ms: 0,
+            ..WallboxConfig::default()
+        }],
+        Script::from_events(vec![(
+            0,
+            Event::Plug {
+                phases: 3,
+                max: Deciamps(160),
+            },
+        )]),
+        Faults::default(),
+        1,
+    );
+    sim.spawn_ticker();
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("tcp://{}", l.local_addr().unwrap());
+    tokio::spawn(server::serve_listener(l, sim.clone(), false));
+    (sim, url)
 }
