@@ -9,7 +9,6 @@
 #![allow(clippy::expect_used, clippy::unwrap_used, missing_docs)]
 
 use std::path::PathBuf;
-use sunfill_core::control::{Config, PhaseConfig};
 use sunfill_sim::model::simulate;
 use sunfill_sim::policy::{Measurement, Policy};
 use sunfill_sim::runner::{site_config, PolicyKind, RunOptions};
@@ -85,15 +84,7 @@ fn main() {
                 let inner: Box<dyn Policy + Send> = if kind == "td" {
                     PolicyKind::ThresholdDelay.build(ph)
                 } else {
-                    let config = Config {
-                        phases: if ph == 1 {
-                            PhaseConfig::One
-                        } else {
-                            PhaseConfig::Three
-                        },
-                        tuning,
-                        ..Config::default()
-                    };
+                    let config = common::config(ph, tuning);
                     Box::new(SunfillPolicy::with_config(config, ph))
                 };
                 let mut p = Probe {

@@ -6,7 +6,6 @@
 // A developer tool: a bad path or argument may abort it.
 #![allow(clippy::expect_used, clippy::unwrap_used, missing_docs)]
 
-use sunfill_core::control::{Config, PhaseConfig};
 use sunfill_sim::model::{simulate, Trace};
 use sunfill_sim::runner::{site_config, PolicyKind, RunOptions};
 use sunfill_sim::scenario::Scenario;
@@ -25,15 +24,7 @@ fn main() {
     let mut our_trace = Trace::default();
     let mut td = PolicyKind::ThresholdDelay.build(ph);
     simulate(&sc, &cfg, td.as_mut(), Some(&mut td_trace));
-    let config = Config {
-        phases: if ph == 1 {
-            PhaseConfig::One
-        } else {
-            PhaseConfig::Three
-        },
-        tuning,
-        ..Config::default()
-    };
+    let config = common::config(ph, tuning);
     let mut ours = SunfillPolicy::with_config(config, ph);
     simulate(&sc, &cfg, &mut ours, Some(&mut our_trace));
     let p_min = cfg.p_min_w();

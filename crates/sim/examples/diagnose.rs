@@ -7,7 +7,7 @@
 #![allow(clippy::expect_used, clippy::unwrap_used, missing_docs)]
 
 use std::path::PathBuf;
-use sunfill_core::control::{Config, PhaseConfig, Reason};
+use sunfill_core::control::Reason;
 use sunfill_sim::model::simulate;
 use sunfill_sim::policy::{Measurement, Policy};
 use sunfill_sim::runner::{site_config, RunOptions};
@@ -81,15 +81,7 @@ fn main() {
             let Ok(cfg) = site_config(&sc, ph, &RunOptions::default()) else {
                 continue;
             };
-            let config = Config {
-                phases: if ph == 1 {
-                    PhaseConfig::One
-                } else {
-                    PhaseConfig::Three
-                },
-                tuning,
-                ..Config::default()
-            };
+            let config = common::config(ph, tuning);
             let mut p = Probe {
                 inner: SunfillPolicy::with_config(config, ph),
                 surplus: 0.0,

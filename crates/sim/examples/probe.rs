@@ -4,7 +4,6 @@
 #![allow(clippy::expect_used, clippy::unwrap_used, missing_docs)]
 
 use std::path::PathBuf;
-use sunfill_core::control::{Config, PhaseConfig};
 use sunfill_sim::model::simulate;
 use sunfill_sim::policy::{Measurement, Policy};
 use sunfill_sim::runner::{site_config, RunOptions};
@@ -81,15 +80,7 @@ fn main() {
     let v = args.next().unwrap_or_default();
     let sc = Scenario::read(&file).expect("scenario");
     let cfg = site_config(&sc, ph, &RunOptions::default()).expect("cfg");
-    let config = Config {
-        phases: if ph == 1 {
-            PhaseConfig::One
-        } else {
-            PhaseConfig::Three
-        },
-        tuning: common::parse(&v),
-        ..Config::default()
-    };
+    let config = common::config(ph, common::parse(&v));
     let mut p = Probe {
         inner: SunfillPolicy::with_config(config, ph),
         from,

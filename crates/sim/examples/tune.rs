@@ -11,7 +11,6 @@
 #![allow(clippy::expect_used, clippy::unwrap_used, missing_docs)]
 
 use std::path::PathBuf;
-use sunfill_core::control::{Config, PhaseConfig};
 use sunfill_sim::model::{simulate, Metrics};
 use sunfill_sim::policy::Policy;
 use sunfill_sim::runner::{site_config, PolicyKind, RunOptions};
@@ -133,15 +132,7 @@ fn main() {
     for v in &variants {
         let tuning = parse_variant(v);
         let ours = run_policy(&move |ph| {
-            let cfg = Config {
-                phases: if ph == 1 {
-                    PhaseConfig::One
-                } else {
-                    PhaseConfig::Three
-                },
-                tuning,
-                ..Config::default()
-            };
+            let cfg = common::config(ph, tuning);
             Box::new(SunfillPolicy::with_config(cfg, ph))
         });
         let mut os = Sum::default();

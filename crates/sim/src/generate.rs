@@ -13,7 +13,7 @@
 //!
 //! Everything derives from one `u64` seed through xorshift64*, so a seed always gives the same day.
 
-use crate::scenario::{Row, Scenario};
+use crate::scenario::{format_rfc3339_utc, Row, Scenario};
 
 /// What kind of day to generate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -159,30 +159,14 @@ pub fn to_csv(s: &Scenario, seed: u64) -> String {
     );
     for (i, r) in s.rows.iter().enumerate() {
         let t = s.start_unix + 60 * i as i64;
-        out.push_str(&format!("{},{},{}\n", rfc3339(t), r.pv_w, r.house_w));
+        out.push_str(&format!(
+            "{},{},{}\n",
+            format_rfc3339_utc(t),
+            r.pv_w,
+            r.house_w
+        ));
     }
     out
-}
-
-/// Formats unix seconds as `YYYY-MM-DDTHH:MM:SSZ` (civil-from-days, proleptic Gregorian).
-fn rfc3339(unix: i64) -> String {
-    let days = unix.div_euclid(86_400);
-    let secs = unix.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
 }
 
 #[cfg(test)]
@@ -223,7 +207,7 @@ mod tests {
     #[test]
     fn rfc3339_matches_the_reader() {
         for t in [0i64, START_UNIX, 951_782_400, 4_102_444_799] {
-            assert_eq!(parse_rfc3339_utc(&rfc3339(t)), Ok(t));
+            assert_eq!(parse_rfc3339_utc(&format_rfc3339_utc(t)), Ok(t));
         }
     }
 }

@@ -47,20 +47,26 @@ pub fn parse(s: &str) -> Tuning {
     t
 }
 
-/// sunfill's policy at `phases` with the variant `v` over the default tuning.
+/// The controller's configuration for a benchmark run at `phases` with `tuning`.
 #[allow(dead_code)]
-pub fn policy(phases: u8, v: &str) -> Box<dyn sunfill_sim::policy::Policy + Send> {
+pub fn config(phases: u8, tuning: Tuning) -> sunfill_core::control::Config {
     use sunfill_core::control::{Config, PhaseConfig};
-    let config = Config {
+    Config {
         phases: if phases == 1 {
             PhaseConfig::One
         } else {
             PhaseConfig::Three
         },
-        tuning: parse(v),
+        tuning,
         ..Config::default()
-    };
+    }
+}
+
+/// sunfill's policy at `phases` with the variant `v` over the default tuning.
+#[allow(dead_code)]
+pub fn policy(phases: u8, v: &str) -> Box<dyn sunfill_sim::policy::Policy + Send> {
     Box::new(sunfill_sim::sunfill_policy::SunfillPolicy::with_config(
-        config, phases,
+        config(phases, parse(v)),
+        phases,
     ))
 }
