@@ -77,8 +77,6 @@ pub struct Controller {
     /// The import budget's content, W*s (see [`Tuning`](super::Tuning)).
     credit_ws: i64,
     last_stop: Option<Instant>,
-    /// When the surplus last fell below the minimum power (a dip), if it is still below.
-    dip_since: Option<Instant>,
     /// The learned mean length of this site's dips, ms (see [`Tuning::dip_learn`]).
     dip_mean_ms: u64,
     wake_at: Option<Instant>,
@@ -119,7 +117,6 @@ impl Controller {
             last_surplus_w: None,
             credit_ws: 0,
             last_stop: None,
-            dip_since: None,
             dip_mean_ms: config.tuning.dip_mean_secs as u64 * 1000,
             wake_at: None,
             sun_w: 0,
@@ -422,27 +419,33 @@ impl Controller {
         lost + t.start_price_secs as i64 * min_w as i64
     }
 
+    /// Moves the current spell (the surplus at or above the minimum power, or a dip below it) on
+    /// to `now`; returns its age. Both policies read it: the outlook as the spell's age, the
+    /// budget policy's dip learning when a dip ends.
+    fn spell(&mut self, now: Instant, sunny: bool) -> Duration {
+        let since = match self.spell {
+            Some((since, side)) if side == sunny => since,
+            Some((since, false)) => {
+                self.learn_dip(now.saturating_since(since));
+                now
+            }
+            _ => now,
+        };
+        self.spell = Some((since, sunny));
+        now.saturating_since(since)
+    }
+
     /// Learns how long this site's dips below the minimum power last: an exponential mean over
     /// the dips seen, charging or not, each counted at most `dip_cap_secs` (a night is one long
     /// dip, not a weather statistic). Dips are memoryless within a weather regime, but their mean
     /// differs a lot between regimes (cumulus: minutes; a 5-minute meter or an overcast spell:
     /// tens of minutes), and the mean prices how likely holding is to save a restart.
-    fn learn_dips(&mut self, now: Instant, below: bool) {
+    fn learn_dip(&mut self, len: Duration) {
         let t = self.config.tuning;
-        match (self.dip_since, below) {
-            (None, true) => self.dip_since = Some(now),
-            (Some(since), false) => {
-                self.dip_since = None;
-                if t.dip_learn > 0 {
-                    let len = now
-                        .saturating_since(since)
-                        .total_millis()
-                        .min(t.dip_cap_secs as u64 * 1000) as i64;
-                    let mean = self.dip_mean_ms as i64;
-                    self.dip_mean_ms = (mean + (len - mean) / t.dip_learn as i64).max(1000) as u64;
-                }
-            }
-            _ => {}
+        if t.dip_learn > 0 {
+            let len = len.total_millis().min(t.dip_cap_secs as u64 * 1000) as i64;
+            let mean = self.dip_mean_ms as i64;
+            self.dip_mean_ms = (mean + (len - mean) / t.dip_learn as i64).max(1000) as u64;
         }
     }
 
@@ -467,15 +470,8 @@ impl Controller {
             Deciamps::floor_from_watts(surplus.saturating_sub(t.track_margin_w), volts, phases);
         let prev_surplus = self.last_surplus_w.unwrap_or(surplus);
         self.last_surplus_w = Some(surplus);
-        self.learn_dips(now, surplus < min_w);
+        let age = self.spell(now, surplus >= min_w);
         if t.outlook {
-            let sunny = surplus >= min_w;
-            let since = match self.spell {
-                Some((since, side)) if side == sunny => since,
-                _ => now,
-            };
-            self.spell = Some((since, sunny));
-            let age = now.saturating_since(since);
             let car_w = self.wallbox.map(|w| w.value.power_w).unwrap_or(0);
             let site = Site {
                 min_w,
