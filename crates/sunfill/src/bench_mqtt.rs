@@ -318,7 +318,10 @@ struct Mosquitto {
     log: PathBuf,
 }
 
-fn running_as_root() -> bool {
+/// Whether this process runs as root: Mosquitto started by root drops to user `mosquitto` unless
+/// its config says `user root`, and then cannot read our keys (mode 0600). The
+/// integration tests start their brokers the same way.
+pub fn running_as_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {

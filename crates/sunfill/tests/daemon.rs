@@ -8,12 +8,11 @@
 
 mod common;
 
-use common::{free_port, running_as_root, until, wallbox, Proc, WAIT};
+use common::{free_port, publish, start_sunfill, until, wallbox, Mosquitto, Proc, WAIT};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
-use sunfill::certs::{self, InitOptions};
 use sunfill::heidelberg::bus::{BusConfig, BusHandle};
 use sunfill::heidelberg::server::{self, Faults, SimHandle};
 use sunfill::heidelberg::url::PortUrl;
@@ -24,95 +23,12 @@ use sunfill_sim::wallbox::{Script, WallboxConfig};
 /// The simulated box's counter at power-on (WallboxConfig's default).
 const START_WH: u32 = 1_234_567;
 
-/// Mosquitto with a TLS listener on a free loopback port, certificates from `certs init`.
-struct Broker {
-    _proc: Proc,
-    port: u16,
-    pki: PathBuf,
+/// Mosquitto with a TLS listener on a free loopback port, anonymous clients allowed.
+fn mosquitto(dir: &Path) -> Mosquitto {
+    Mosquitto::start(dir, "allow_anonymous true")
 }
 
-fn mosquitto(dir: &Path) -> Broker {
-    let pki = certs::init(&InitOptions {
-        dir: dir.join("pki"),
-        host: "localhost".into(),
-        ips: vec!["127.0.0.1".parse().unwrap()],
-        clients: vec!["sunfill".into()],
-        days: 30,
-    })
-    .unwrap()
-    .dir;
-    let port = free_port();
-    let conf = dir.join("mosquitto.conf");
-    let user = if running_as_root() { "user root\n" } else { "" };
-    std::fs::write(
-        &conf,
-        format!(
-            "{user}persistence false\nlog_dest stderr\nlistener {port} 127.0.0.1\n\
-             cafile {0}/ca.crt\ncertfile {0}/broker.crt\nkeyfile {0}/broker.key\n\
-             allow_anonymous true\n",
-            pki.display()
-        ),
-    )
-    .unwrap();
-    let child = Command::new("mosquitto")
-        .arg("-c")
-        .arg(&conf)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("mosquitto must be installed (apt-get install mosquitto mosquitto-clients)");
-    let deadline = std::time::Instant::now() + WAIT;
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "mosquitto did not listen"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Broker {
-        _proc: Proc(Some(child)),
-        port,
-        pki,
-    }
-}
-
-impl Broker {
-    fn tls_args(&self) -> Vec<String> {
-        vec![
-            "-h".into(),
-            "127.0.0.1".into(),
-            "-p".into(),
-            self.port.to_string(),
-            "--cafile".into(),
-            self.pki.join("ca.crt").display().to_string(),
-        ]
-    }
-
-    /// The retained payload of `topic` (mosquitto_sub, bounded).
-    async fn retained(&self, topic: &str) -> Option<String> {
-        let out = tokio::process::Command::new("mosquitto_sub")
-            .args(self.tls_args())
-            .args(["-C", "1", "-W", "5", "-t", topic])
-            .output()
-            .await
-            .expect("mosquitto_sub (package mosquitto-clients)");
-        let s = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        (!s.is_empty()).then_some(s)
-    }
-
-    /// Publishes one message (not retained) with mosquitto_pub.
-    async fn publish(&self, topic: &str, payload: &str) {
-        let st = tokio::process::Command::new("mosquitto_pub")
-            .args(self.tls_args())
-            .args(["-q", "1", "-t", topic, "-m", payload])
-            .status()
-            .await
-            .expect("mosquitto_pub (package mosquitto-clients)");
-        assert!(st.success(), "mosquitto_pub {topic} {payload} failed");
-    }
-}
-
-fn config(dir: &Path, b: &Broker, port: &str, lp: &str) -> PathBuf {
+fn config(dir: &Path, b: &Mosquitto, port: &str, lp: &str) -> PathBuf {
     let p = dir.join("sunfill.toml");
     std::fs::write(
         &p,
@@ -132,22 +48,14 @@ fn config(dir: &Path, b: &Broker, port: &str, lp: &str) -> PathBuf {
     p
 }
 
-fn start_sunfill(cfg: &Path, log: &Path) -> Proc {
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .unwrap();
-    Proc(Some(
-        Command::new(env!("CARGO_BIN_EXE_sunfill"))
-            .arg("run")
-            .arg("--config")
-            .arg(cfg)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap(),
-    ))
+/// `sunfill run --config cfg`, stderr appended to `log`.
+fn run_sunfill(cfg: &Path, log: &Path) -> Proc {
+    let args = [
+        "run".to_string(),
+        "--config".into(),
+        cfg.display().to_string(),
+    ];
+    start_sunfill(&args, log, &[])
 }
 
 fn register_261(sim: &SimHandle) -> Deciamps {
@@ -156,12 +64,8 @@ fn register_261(sim: &SimHandle) -> Deciamps {
 
 /// Publishes the site every second like Home Assistant's statestream of a Powerwall: PV 8 kW,
 /// house 0.3 kW plus the car's real power, grid = load - PV.
-fn site(b: &Broker, sim: SimHandle) -> tokio::task::JoinHandle<()> {
-    let b = Broker {
-        _proc: Proc(None),
-        port: b.port,
-        pki: b.pki.clone(),
-    };
+fn site(b: &Mosquitto, sim: SimHandle) -> tokio::task::JoinHandle<()> {
+    let args = b.tls_args();
     tokio::spawn(async move {
         loop {
             let car = sim
@@ -176,8 +80,7 @@ fn site(b: &Broker, sim: SimHandle) -> tokio::task::JoinHandle<()> {
                 ("powerwall_battery_now", kw(0.0)),
                 ("powerwall_charge", "80".to_string()),
             ] {
-                b.publish(&format!("homeassistant/sensor/{id}/state"), &v)
-                    .await;
+                publish(&args, &format!("homeassistant/sensor/{id}/state"), &v).await;
             }
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
@@ -196,7 +99,7 @@ async fn run_sets_the_currents_of_mode_commands_and_solar_and_leaves_the_box_saf
         &url,
         "mode = \"fixed\"\nfixed_current = 8.0",
     );
-    let mut sunfill = start_sunfill(&cfg, &log);
+    let mut sunfill = run_sunfill(&cfg, &log);
     let site = site(&b, sim.clone());
 
     // Mode fixed from the config file: 8.0 A, written and confirmed over Modbus.
@@ -259,7 +162,7 @@ async fn kill_9_and_restart_lose_no_session_energy() {
     let b = mosquitto(dir.path());
     let (sim, url) = wallbox().await;
     let cfg = config(dir.path(), &b, &url, "mode = \"now\"");
-    let mut sunfill = start_sunfill(&cfg, &log);
+    let mut sunfill = run_sunfill(&cfg, &log);
     let counter = || sim.with_box(1, |w, _| w.reading().energy_total_wh).unwrap();
     // Charging at 16 A, and some energy counted in the session.
     until("the car charging", &log, || {
@@ -280,7 +183,7 @@ async fn kill_9_and_restart_lose_no_session_energy() {
     sunfill.wait_exit().await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let at_restart = counter();
-    let mut sunfill = start_sunfill(&cfg, &log);
+    let mut sunfill = run_sunfill(&cfg, &log);
     // After the restart the session holds everything the box counted since the plug-in,
     // including the energy charged while sunfill was down.
     let want = f64::from(at_restart - START_WH) / 1000.0;
@@ -367,7 +270,7 @@ async fn two_boxes_on_one_bus_share_the_site_limit() {
         ),
     )
     .unwrap();
-    let _sunfill = start_sunfill(&cfg, &log);
+    let _sunfill = run_sunfill(&cfg, &log);
     let reg = |unit| sim.with_box(unit, |w, _| w.max_current()).unwrap();
     // Both want 16 A; 20 A shared fairly: 10 A each.
     until("10 A on each box", &log, || {

@@ -167,14 +167,7 @@ impl Setup {
     }
 
     async fn retained(&self, topic: &str) -> Option<String> {
-        let out = tokio::process::Command::new("mosquitto_sub")
-            .args(self.client_args())
-            .args(["-C", "1", "-W", "5", "-t", topic])
-            .output()
-            .await
-            .expect("mosquitto_sub (package mosquitto-clients)");
-        let s = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        (!s.is_empty()).then_some(s)
+        common::retained(&self.client_args(), topic).await
     }
 
     /// Stops sunfill (SIGTERM) and returns everything it logged.

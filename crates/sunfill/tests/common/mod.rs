@@ -28,16 +28,7 @@ pub fn free_port() -> u16 {
     }
 }
 
-pub fn running_as_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .map(|l| l.split_whitespace().nth(1) == Some("0"))
-        })
-        .unwrap_or(false)
-}
+pub use sunfill::bench_mqtt::running_as_root;
 
 /// A child process killed on drop.
 pub struct Proc(pub Option<Child>);
@@ -197,6 +188,39 @@ impl Mosquitto {
             self.ca().display().to_string(),
         ]
     }
+
+    /// The retained payload of `topic`, read anonymously over TLS.
+    pub async fn retained(&self, topic: &str) -> Option<String> {
+        retained(&self.tls_args(), topic).await
+    }
+
+    /// Publishes one message anonymously over TLS.
+    pub async fn publish(&self, topic: &str, payload: &str) {
+        publish(&self.tls_args(), topic, payload).await
+    }
+}
+
+/// The retained payload of `topic` (mosquitto_sub with the connection `args`, at most 5 s).
+pub async fn retained(args: &[String], topic: &str) -> Option<String> {
+    let out = tokio::process::Command::new("mosquitto_sub")
+        .args(args)
+        .args(["-C", "1", "-W", "5", "-t", topic])
+        .output()
+        .await
+        .expect("mosquitto_sub (package mosquitto-clients)");
+    let s = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    (!s.is_empty()).then_some(s)
+}
+
+/// Publishes one message, QoS 1, not retained (mosquitto_pub with the connection `args`).
+pub async fn publish(args: &[String], topic: &str, payload: &str) {
+    let st = tokio::process::Command::new("mosquitto_pub")
+        .args(args)
+        .args(["-q", "1", "-t", topic, "-m", payload])
+        .status()
+        .await
+        .expect("mosquitto_pub (package mosquitto-clients)");
+    assert!(st.success(), "mosquitto_pub {topic} {payload} failed");
 }
 
 /// Starts `sunfill` with `args`, stderr appended to `log`.
