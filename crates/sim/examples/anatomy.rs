@@ -67,13 +67,7 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let dir = PathBuf::from(args.next().unwrap_or("../shared/data/scenarios".into()));
     let tuning = common::parse(&args.next().unwrap_or_default());
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .into_iter()
-        .flatten()
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "csv"))
-        .collect();
-    files.sort();
+    let files = Scenario::files_in(&dir).expect("scenario dir");
     for f in files {
         let Ok(sc) = Scenario::read(&f) else { continue };
         for ph in [1u8, 3] {

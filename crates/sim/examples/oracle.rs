@@ -70,12 +70,7 @@ fn main() {
     };
     let lambdas = list(args.next(), "6,8");
     let mus = list(args.next(), "0.3,0.6");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .expect("scenario dir")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "csv"))
-        .collect();
-    files.sort();
+    let files = Scenario::files_in(&dir).expect("scenario dir");
     let days: Vec<Vec<f64>> = files
         .iter()
         .map(|p| {

@@ -45,10 +45,9 @@ fn main() {
     } else {
         variants
     };
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
+    let files: Vec<_> = Scenario::files_in(&dir)
         .expect("scenario dir")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "csv"))
+        .into_iter()
         // TUNE_ONLY=dk-,us- keeps only the scenarios whose names start so (held-out checks).
         .filter(|p| match std::env::var("TUNE_ONLY") {
             Ok(pre) => {
@@ -58,7 +57,6 @@ fn main() {
             Err(_) => true,
         })
         .collect();
-    files.sort();
     let scenarios: Vec<Scenario> = files
         .iter()
         .map(|p| Scenario::read(p).expect("scenario"))

@@ -144,6 +144,16 @@ impl fmt::Display for Problem {
 }
 
 impl Scenario {
+    /// The scenario files in the folder `dir`: its regular `*.csv` files, sorted by path.
+    pub fn files_in(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "csv"))
+            .collect();
+        files.sort();
+        Ok(files)
+    }
+
     /// Reads and parses the scenario file at `path`; its name is the file stem.
     pub fn read(path: &Path) -> Result<Scenario, ScenarioError> {
         let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Io {

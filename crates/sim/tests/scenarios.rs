@@ -23,12 +23,8 @@ fn scenario_dir() -> PathBuf {
 
 fn load_all() -> Vec<Scenario> {
     let dir = scenario_dir();
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "csv"))
-        .collect();
-    paths.sort();
+    let paths =
+        Scenario::files_in(&dir).unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()));
     assert!(!paths.is_empty(), "no *.csv in {}", dir.display());
     paths
         .iter()

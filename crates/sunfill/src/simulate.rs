@@ -278,15 +278,11 @@ fn load_scenarios(paths: &[PathBuf]) -> anyhow::Result<Vec<Scenario>> {
     let mut files = Vec::new();
     for path in paths {
         if path.is_dir() {
-            let mut in_dir: Vec<PathBuf> = std::fs::read_dir(path)
-                .with_context(|| format!("cannot list {}", path.display()))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "csv"))
-                .collect();
+            let in_dir = Scenario::files_in(path)
+                .with_context(|| format!("cannot list {}", path.display()))?;
             if in_dir.is_empty() {
                 bail!("{}: no *.csv scenario files in this folder", path.display());
             }
-            in_dir.sort();
             files.extend(in_dir);
         } else {
             files.push(path.clone());
