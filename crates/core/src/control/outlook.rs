@@ -172,8 +172,7 @@ impl Outlook {
     }
 
     /// Records the surplus seen at `now` in a spell of age `age` (see [`AGES`]); samples the level
-    /// once per [`TICK`]. Returns true when it learned a step. The values follow at the next
-    /// [`refresh`](Self::refresh).
+    /// once per [`TICK`]. The values follow at the next [`refresh`](Self::refresh).
     pub fn observe(
         &mut self,
         now: Instant,
@@ -181,16 +180,16 @@ impl Outlook {
         min_w: i32,
         age: Duration,
         prices: &Prices,
-    ) -> bool {
-        let lvl = level(surplus_w, min_w);
-        let age = age_class(age.total_millis() / TICK.total_millis().max(1));
+    ) {
         let due = match self.last_tick {
             None => true,
             Some(t) => now.saturating_since(t) >= TICK,
         };
         if !due {
-            return false;
+            return;
         }
+        let lvl = level(surplus_w, min_w);
+        let age = age_class(age.total_millis() / TICK.total_millis().max(1));
         let fade = 1.0 - core::f32::consts::LN_2 / prices.memory_ticks.max(1.0);
         let r = surplus_w as f32 / min_w.max(1) as f32;
         for a in self.counts.iter_mut() {
@@ -221,7 +220,6 @@ impl Outlook {
         self.last = Some((age, lvl));
         self.last_tick = Some(now);
         self.unsolved = self.unsolved.saturating_add(1);
-        true
     }
 
     /// Brings the values up to date with what was learned and with `prices`: a few sweeps of
