@@ -6,8 +6,8 @@
 //! `--tls`, and writes config files built from `certs init`'s `sunfill.toml` lines.
 //!
 //! - **Latency**: the service runs in this process on the daemon's runtime (two tokio workers),
-//!   through [`drive`], the loop of [`service::run`] with a hook that timestamps the decision
-//!   after each message. N grid readings alternating between -6.0 kW and -1.0 kW (so every
+//!   through [`drive`] ([`service::run_with`], the loop of [`service::run`], with a hook that
+//!   timestamps the decision after each message). N grid readings alternating between -6.0 kW and -1.0 kW (so every
 //!   reading changes the decision, e.g. charging / holding or stopped) are published one at a
 //!   time, first with one `mosquitto_pub` process each, then with an in-process rumqttc client,
 //!   to separate the cost of starting a process and a TLS session. Latency = decision time -
@@ -20,14 +20,13 @@
 //!   time and the messages it received between the markers. `--wildcard` adds a subscription to
 //!   `homeassistant/#`, so that every message reaches sunfill's parser.
 //!
-//! Nothing here is used by the daemon; the measured code is [`Service`] and [`Link`], unchanged.
+//! Nothing here is used by the daemon; the measured code is [`Service`] and its
+//! [`Link`](crate::mqtt::link::Link), unchanged.
 
 use crate::config::Config;
-use crate::mqtt::backoff::Backoff;
 use crate::mqtt::broker::{connect_once, Settings};
 use crate::mqtt::inputs::Reading;
-use crate::mqtt::link::{Link, LinkEvent, Message};
-use crate::service::{self, Service};
+use crate::service::{self, Seen, Service};
 use anyhow::{anyhow, bail, Context as _};
 use clap::Args;
 use rumqttc::{Event, Packet, QoS};
@@ -126,24 +125,6 @@ pub fn run(fut: impl Future<Output = anyhow::Result<()>>) -> anyhow::Result<Exit
 
 // The service loop with a hook.
 
-/// What [`drive`] reports to its hook.
-#[derive(Debug)]
-pub enum Seen<'a> {
-    /// CONNACK: subscriptions renewed, discovery and state published.
-    Connected,
-    /// A message was handled; `at` is taken right after [`Service::on_message`] returned.
-    Message {
-        /// The message.
-        msg: &'a Message,
-        /// The decision after it.
-        decision: Option<sunfill_core::Decision>,
-        /// When the decision was made.
-        at: Instant,
-    },
-    /// The connection failed; the link retries.
-    Down(String),
-}
-
 /// A car plugged in, not drawing power: the wallbox reading the Modbus side would feed.
 fn car_plugged_in() -> WallboxReading {
     WallboxReading {
@@ -154,51 +135,33 @@ fn car_plugged_in() -> WallboxReading {
     }
 }
 
-/// The loop of [`service::run`] with `extra` subscriptions and a hook after every event. The
-/// 5 s timer feeds a wallbox reading (a car plugged in), as the Modbus side of the daemon does
-/// at that rate, so that the controller decides on the grid reading instead of waiting for the
-/// wallbox.
+/// [`service::run_with`] with `extra` subscriptions and the hook `seen`. The 5 s timer feeds a
+/// wallbox reading (a car plugged in), as the Modbus side of the daemon does at that rate, so
+/// that the controller decides on the grid reading instead of waiting for the wallbox.
 pub async fn drive(
     settings: Settings,
-    mut service: Service,
+    service: Service,
     extra: &[String],
     shutdown: impl Future<Output = ()>,
     mut seen: impl FnMut(Seen<'_>),
 ) -> anyhow::Result<()> {
-    let mut subs = service.subscriptions();
-    subs.extend_from_slice(extra);
-    let mut link = Link::spawn(settings, subs, Backoff::default())?;
-    let epoch = tokio::time::Instant::now();
-    let now = || sunfill_core::Instant::from_millis(epoch.elapsed().as_millis() as u64);
-    let mut tick = tokio::time::interval(Duration::from_secs(5));
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            _ = &mut shutdown => {
-                link.shutdown().await;
-                return Ok(());
-            }
-            _ = tick.tick() => {
-                let out = service.wallbox(now(), Some(car_plugged_in()));
-                service::publish(&link, out);
-            }
-            ev = link.events.recv() => match ev {
-                None => bail!("the MQTT link stopped"),
-                Some(LinkEvent::Connected) => {
-                    let out = service.on_connected(now());
-                    service::publish(&link, out);
-                    seen(Seen::Connected);
-                }
-                Some(LinkEvent::Down(e)) => seen(Seen::Down(e.to_string())),
-                Some(LinkEvent::Message(m)) => {
-                    let out = service.on_message(now(), &m);
-                    let at = Instant::now();
-                    service::publish(&link, out);
-                    seen(Seen::Message { msg: &m, decision: service.decision(), at });
-                }
-            }
-        }
+    let mut stopped = false;
+    service::run_with(
+        settings,
+        service,
+        extra,
+        |s, now| s.wallbox(now, Some(car_plugged_in())),
+        |ev| {
+            stopped |= matches!(ev, Seen::LinkStopped);
+            seen(ev);
+        },
+        shutdown,
+    )
+    .await?;
+    if stopped {
+        bail!("the MQTT link stopped");
     }
+    Ok(())
 }
 
 /// The surplus a decision was based on, if it names one.
@@ -642,7 +605,7 @@ async fn latency(setup: &Setup, n: usize, gap: Duration) -> anyhow::Result<(Late
                             at,
                         }
                     }
-                    Seen::Message { .. } => return,
+                    Seen::Message { .. } | Seen::LinkStopped => return,
                 };
                 let _ = tx.send(ev);
             },
@@ -791,7 +754,7 @@ pub async fn service_child(a: ServiceArgs) -> anyhow::Result<()> {
         },
         |s| match s {
             Seen::Connected => println!("connected"),
-            Seen::Down(_) => {}
+            Seen::Down(_) | Seen::LinkStopped => {}
             Seen::Message { msg, .. } => {
                 count += 1;
                 if !grid_seen && msg.topic == grid {

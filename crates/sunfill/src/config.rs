@@ -1,5 +1,5 @@
 //! The config file (TOML): `[mqtt]` and `[inputs]` here, the daemon's `[[loadpoint]]`,
-//! `[wallbox]`, `[site]`, `[web]`, `[store]` and `[log]` in [`daemon`]. Unknown sections and keys
+//! `[wallbox]`, `[site]`, `[web]`, `[store]` and `[log]` in `config/daemon.rs`. Unknown sections and keys
 //! are errors. `sunfill config example` prints [`EXAMPLE`], a commented file with every option.
 //!
 //! ```toml

@@ -9,7 +9,7 @@
 //!   PV and house from the day, the car's power read from the simulated box, grid = house + car
 //!   - PV (no home battery in the demo).
 //! - sunfill itself, started from a generated config file through the same
-//!   [`daemon::run`](crate::daemon::run) as `sunfill run`, with a [`Clock`] running `--speed`
+//!   [`daemon::run`] as `sunfill run`, with a [`Clock`] running `--speed`
 //!   times faster than real time, starting today (local time) at `--start`. The simulated box
 //!   runs on the same model time, so its car delays, energy counter and watchdog behave as
 //!   they would in a real day; the dashboard reads that clock too.

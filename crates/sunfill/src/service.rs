@@ -384,10 +384,46 @@ pub(crate) fn publish(link: &Link, msgs: Vec<Publish>) {
 /// disconnects.
 pub async fn run(
     settings: Settings,
-    mut service: Service,
+    service: Service,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), Error> {
-    let mut link = Link::spawn(settings, service.subscriptions(), Backoff::default())?;
+    run_with(settings, service, &[], Service::tick, |_| {}, shutdown).await
+}
+
+/// What [`run_with`] reports to its hook.
+#[derive(Debug)]
+pub enum Seen<'a> {
+    /// CONNACK: subscriptions renewed, discovery and state published.
+    Connected,
+    /// A message was handled; `at` is taken right after [`Service::on_message`] returned.
+    Message {
+        /// The message.
+        msg: &'a Message,
+        /// The decision after it.
+        decision: Option<Decision>,
+        /// When the decision was made.
+        at: std::time::Instant,
+    },
+    /// The connection failed; the link retries.
+    Down(String),
+    /// The link ended without being asked to; the loop returns.
+    LinkStopped,
+}
+
+/// [`run`] with `extra` subscriptions, `on_tick` in place of [`Service::tick`] every 5 s (the
+/// rate at which the daemon's Modbus side feeds the wallbox), and `seen` called after every event
+/// of the link. The MQTT benchmarks measure the service through this loop.
+pub async fn run_with(
+    settings: Settings,
+    mut service: Service,
+    extra: &[String],
+    mut on_tick: impl FnMut(&mut Service, Instant) -> Vec<Publish>,
+    mut seen: impl FnMut(Seen<'_>),
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), Error> {
+    let mut subs = service.subscriptions();
+    subs.extend_from_slice(extra);
+    let mut link = Link::spawn(settings, subs, Backoff::default())?;
     let epoch = tokio::time::Instant::now();
     let now = || Instant::from_millis(epoch.elapsed().as_millis() as u64);
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
@@ -399,19 +435,26 @@ pub async fn run(
                 return Ok(());
             }
             _ = tick.tick() => {
-                let out = service.tick(now());
+                let out = on_tick(&mut service, now());
                 publish(&link, out);
             }
             ev = link.events.recv() => match ev {
-                None => return Ok(()),
+                None => {
+                    tracing::warn!("the MQTT link stopped");
+                    seen(Seen::LinkStopped);
+                    return Ok(());
+                }
                 Some(LinkEvent::Connected) => {
                     let out = service.on_connected(now());
                     publish(&link, out);
+                    seen(Seen::Connected);
                 }
-                Some(LinkEvent::Down(_)) => {}
+                Some(LinkEvent::Down(e)) => seen(Seen::Down(e.to_string())),
                 Some(LinkEvent::Message(m)) => {
                     let out = service.on_message(now(), &m);
+                    let at = std::time::Instant::now();
                     publish(&link, out);
+                    seen(Seen::Message { msg: &m, decision: service.decision(), at });
                 }
             }
         }

@@ -5,11 +5,11 @@
 //!
 //! # Layout
 //! - [`url`]: port URLs (`rtu:///dev/ttyUSB0`, `tcp://host:502`, `rtutcp://host:port`).
-//! - [`error`]: the driver's [`Error`]; each message names port, unit, register and what to check.
+//! - [`error`]: the driver's [`Error`](error::Error); each message names port, unit, register and what to check.
 //! - [`bus`]: one task per bus, serialising transactions; timeouts, retries, pauses, reconnects.
 //! - [`wallbox`]: one box: start-up, readings, confirmed writes, and the loadpoint loop.
 //! - [`server`]: the simulated box behind a Modbus server, with fault injection.
-//! - [`bench`]: `sunfill bench modbus`, and the pty pair (socat) used by it and the tests.
+//! - [`bench`](mod@bench): `sunfill bench modbus`, and the pty pair (socat) used by it and the tests.
 //! - [`cmd`]: the `wallbox`, `sim-wallbox` and `bench modbus` commands.
 
 pub mod bench;

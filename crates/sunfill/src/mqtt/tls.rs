@@ -153,7 +153,7 @@ pub fn describe_rejection(
     }
 }
 
-/// The last certificate rejection seen by a [`Verifier`], shared with the connection code.
+/// The last certificate rejection seen by the certificate verifier, shared with the connection code.
 #[derive(Clone, Debug, Default)]
 pub struct Rejections(Arc<Mutex<Option<TlsFailure>>>);
 
