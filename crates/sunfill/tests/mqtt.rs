@@ -1,5 +1,6 @@
 //! sunfill against a real Mosquitto (Debian `mosquitto`, `mosquitto-clients`), started by each
-//! test on a free loopback port with certificates made by our own `certs init`.
+//! test on a free loopback port (`common::Mosquitto`) with certificates made by our own
+//! `certs init`.
 //!
 //! Every error case asserts the message a user sees. Waits are bounded and generous; nothing
 //! asserts how long something took.
@@ -7,10 +8,10 @@
 
 mod common;
 
-use common::{free_port, running_as_root};
+use common::{Mosquitto, WAIT};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 use sunfill::certs::{self, Ca, InitOptions, Validity};
 use sunfill::mqtt::broker::{connect_once, Broker, Settings};
@@ -20,97 +21,14 @@ use sunfill::mqtt::{AuthFailure, Error, TlsFailure};
 use sunfill::service::{self, Service};
 use tokio::sync::mpsc;
 
-const WAIT: Duration = Duration::from_secs(20);
-
-/// A Mosquitto process owned by a test; killed on drop.
-struct Mosquitto {
-    child: Option<Child>,
-    port: u16,
-    conf: PathBuf,
-    log: PathBuf,
+/// A broker whose one listener takes the config lines `body`.
+fn broker(dir: &Path, body: &str) -> Mosquitto {
+    Mosquitto::listener(dir, body, dir.join("pki"))
 }
 
-impl Mosquitto {
-    /// Starts Mosquitto with `body` (listener options) on a free loopback port.
-    fn start(dir: &Path, body: &str) -> Mosquitto {
-        let port = free_port();
-        let conf = dir.join(format!("mosquitto-{port}.conf"));
-        let user = if running_as_root() { "user root\n" } else { "" };
-        std::fs::write(
-            &conf,
-            format!(
-                "{user}persistence false\nlog_dest stderr\nlog_type all\n\
-                 listener {port} 127.0.0.1\n{body}\n"
-            ),
-        )
-        .unwrap();
-        let log = dir.join(format!("mosquitto-{port}.log"));
-        let mut m = Mosquitto {
-            child: None,
-            port,
-            conf,
-            log,
-        };
-        m.spawn();
-        m
-    }
-
-    fn spawn(&mut self) {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)
-            .unwrap();
-        let child = Command::new("mosquitto")
-            .arg("-c")
-            .arg(&self.conf)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("mosquitto must be installed (apt-get install mosquitto mosquitto-clients)");
-        self.child = Some(child);
-        let deadline = std::time::Instant::now() + WAIT;
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "mosquitto did not listen on {}: {}",
-                self.port,
-                std::fs::read_to_string(&self.log).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        // The port answered; make sure it is our Mosquitto and not someone else's.
-        std::thread::sleep(Duration::from_millis(50));
-        if let Some(c) = self.child.as_mut() {
-            assert!(
-                matches!(c.try_wait(), Ok(None)),
-                "mosquitto exited: {}",
-                std::fs::read_to_string(&self.log).unwrap_or_default()
-            );
-        }
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-
-    fn restart(&mut self) {
-        self.kill();
-        self.spawn();
-    }
-
-    fn url(&self, scheme: &str) -> Broker {
-        Broker::parse(&format!("{scheme}://127.0.0.1:{}", self.port)).unwrap()
-    }
-}
-
-impl Drop for Mosquitto {
-    fn drop(&mut self) {
-        self.kill();
-    }
+/// The broker's address with `scheme`, parsed.
+fn url(m: &Mosquitto, scheme: &str) -> Broker {
+    Broker::parse(&m.url(scheme)).unwrap()
 }
 
 /// A PKI made by `certs init` for host `localhost` and IP 127.0.0.1, clients sunfill and ha.
@@ -157,8 +75,8 @@ async fn expect_err(s: &Settings) -> Error {
 async fn verified_tls_connects() {
     let dir = tempfile::tempdir().unwrap();
     let p = pki(dir.path(), "pki", "localhost", &["127.0.0.1"]);
-    let m = Mosquitto::start(dir.path(), &tls_listener(&p, "allow_anonymous true"));
-    connect_once(&settings(m.url("mqtts"), Some(&p), None))
+    let m = broker(dir.path(), &tls_listener(&p, "allow_anonymous true"));
+    connect_once(&settings(url(&m, "mqtts"), Some(&p), None))
         .await
         .unwrap();
 }
@@ -169,7 +87,7 @@ async fn mutual_tls_with_identity_as_username() {
     let p = pki(dir.path(), "pki", "localhost", &["127.0.0.1"]);
     let acl = dir.path().join("acl");
     std::fs::write(&acl, "user sunfill\ntopic readwrite sunfill/#\n").unwrap();
-    let m = Mosquitto::start(
+    let m = broker(
         dir.path(),
         &tls_listener(
             &p,
@@ -180,7 +98,7 @@ async fn mutual_tls_with_identity_as_username() {
             ),
         ),
     );
-    let s = settings(m.url("mqtts"), Some(&p), Some((&p, "sunfill")));
+    let s = settings(url(&m, "mqtts"), Some(&p), Some((&p, "sunfill")));
     let (client, mut el) = connect_once(&s).await.unwrap();
     // The ACL grants sunfill/# to user "sunfill", the certificate's CN: a round trip proves it.
     client
@@ -209,8 +127,8 @@ async fn wrong_ca_names_the_brokers_issuer() {
     let dir = tempfile::tempdir().unwrap();
     let p = pki(dir.path(), "pki", "localhost", &["127.0.0.1"]);
     let other = pki(dir.path(), "other", "other.example", &[]);
-    let m = Mosquitto::start(dir.path(), &tls_listener(&p, "allow_anonymous true"));
-    let e = expect_err(&settings(m.url("mqtts"), Some(&other), None)).await;
+    let m = broker(dir.path(), &tls_listener(&p, "allow_anonymous true"));
+    let e = expect_err(&settings(url(&m, "mqtts"), Some(&other), None)).await;
     assert!(
         matches!(
             &e,
@@ -237,8 +155,8 @@ async fn wrong_ca_names_the_brokers_issuer() {
 async fn host_name_mismatch_lists_the_certificates_names() {
     let dir = tempfile::tempdir().unwrap();
     let p = pki(dir.path(), "pki", "broker.example", &["10.9.8.7"]);
-    let m = Mosquitto::start(dir.path(), &tls_listener(&p, "allow_anonymous true"));
-    let e = expect_err(&settings(m.url("mqtts"), Some(&p), None)).await;
+    let m = broker(dir.path(), &tls_listener(&p, "allow_anonymous true"));
+    let e = expect_err(&settings(url(&m, "mqtts"), Some(&p), None)).await;
     let msg = e.to_string();
     assert!(
         msg.contains("host name mismatch: the broker's certificate is not valid for \"127.0.0.1\"; it is valid for: DNS:broker.example, IP:10.9.8.7"),
@@ -264,8 +182,8 @@ async fn expired_certificate_gives_its_dates() {
         .unwrap();
     certs::write_file(&p.join("broker.crt"), &crt, false).unwrap();
     certs::write_file(&p.join("broker.key"), &key, true).unwrap();
-    let m = Mosquitto::start(dir.path(), &tls_listener(&p, "allow_anonymous true"));
-    let e = expect_err(&settings(m.url("mqtts"), Some(&p), None)).await;
+    let m = broker(dir.path(), &tls_listener(&p, "allow_anonymous true"));
+    let e = expect_err(&settings(url(&m, "mqtts"), Some(&p), None)).await;
     assert!(
         matches!(
             &e,
@@ -294,11 +212,11 @@ async fn expired_certificate_gives_its_dates() {
 async fn missing_client_certificate_is_reported_as_required() {
     let dir = tempfile::tempdir().unwrap();
     let p = pki(dir.path(), "pki", "localhost", &["127.0.0.1"]);
-    let m = Mosquitto::start(
+    let m = broker(
         dir.path(),
         &tls_listener(&p, "require_certificate true\nallow_anonymous true"),
     );
-    let e = expect_err(&settings(m.url("mqtts"), Some(&p), None)).await;
+    let e = expect_err(&settings(url(&m, "mqtts"), Some(&p), None)).await;
     assert!(
         matches!(
             &e,
@@ -319,12 +237,12 @@ async fn client_certificate_from_another_ca_is_reported_as_rejected() {
     let dir = tempfile::tempdir().unwrap();
     let p = pki(dir.path(), "pki", "localhost", &["127.0.0.1"]);
     let other = pki(dir.path(), "other", "other.example", &[]);
-    let m = Mosquitto::start(
+    let m = broker(
         dir.path(),
         &tls_listener(&p, "require_certificate true\nallow_anonymous true"),
     );
     let e = expect_err(&settings(
-        m.url("mqtts"),
+        url(&m, "mqtts"),
         Some(&p),
         Some((&other, "sunfill")),
     ))
@@ -360,14 +278,14 @@ async fn wrong_password_is_reported_as_such() {
         .status()
         .expect("mosquitto_passwd (package mosquitto)");
     assert!(st.success());
-    let m = Mosquitto::start(
+    let m = broker(
         dir.path(),
         &tls_listener(
             &p,
             &format!("allow_anonymous false\npassword_file {}", pw.display()),
         ),
     );
-    let mut s = settings(m.url("mqtts"), Some(&p), None);
+    let mut s = settings(url(&m, "mqtts"), Some(&p), None);
     s.username = Some("alice".into());
     s.password = Some(sunfill::mqtt::broker::Secret::new("wrong-password"));
     let e = expect_err(&s).await;
@@ -394,8 +312,8 @@ async fn wrong_password_is_reported_as_such() {
 async fn plain_client_to_tls_port_is_told_to_use_mqtts() {
     let dir = tempfile::tempdir().unwrap();
     let p = pki(dir.path(), "pki", "localhost", &["127.0.0.1"]);
-    let m = Mosquitto::start(dir.path(), &tls_listener(&p, "allow_anonymous true"));
-    let e = expect_err(&settings(m.url("mqtt"), None, None)).await;
+    let m = broker(dir.path(), &tls_listener(&p, "allow_anonymous true"));
+    let e = expect_err(&settings(url(&m, "mqtt"), None, None)).await;
     assert_eq!(
         e.to_string(),
         format!(
@@ -410,8 +328,8 @@ async fn plain_client_to_tls_port_is_told_to_use_mqtts() {
 async fn tls_client_to_plain_port_is_told_it_speaks_plain_mqtt() {
     let dir = tempfile::tempdir().unwrap();
     let p = pki(dir.path(), "pki", "localhost", &["127.0.0.1"]);
-    let m = Mosquitto::start(dir.path(), "allow_anonymous true");
-    let e = expect_err(&settings(m.url("mqtts"), Some(&p), None)).await;
+    let m = broker(dir.path(), "allow_anonymous true");
+    let e = expect_err(&settings(url(&m, "mqtts"), Some(&p), None)).await;
     assert!(
         e.to_string().contains("the broker closed the connection during the TLS handshake: this port probably speaks plain MQTT"),
         "{e}"
@@ -475,7 +393,7 @@ impl Observer {
 }
 
 fn mtls_broker(dir: &Path, p: &Path) -> Mosquitto {
-    Mosquitto::start(
+    broker(
         dir,
         &tls_listener(
             p,
@@ -485,14 +403,14 @@ fn mtls_broker(dir: &Path, p: &Path) -> Mosquitto {
 }
 
 fn service_settings(m: &Mosquitto, p: &Path) -> Settings {
-    let mut s = settings(m.url("mqtts"), Some(p), Some((p, "sunfill")));
+    let mut s = settings(url(m, "mqtts"), Some(p), Some((p, "sunfill")));
     s.client_id = "sunfill-garage".into();
     s.status_topic = "sunfill/garage/status".into();
     s
 }
 
 fn observer_settings(m: &Mosquitto, p: &Path) -> Settings {
-    let mut s = settings(m.url("mqtts"), Some(p), Some((p, "ha")));
+    let mut s = settings(url(m, "mqtts"), Some(p), Some((p, "ha")));
     s.client_id = format!("observer-{}", m.port);
     s
 }
@@ -617,7 +535,7 @@ async fn last_will_is_seen_by_mosquitto_sub_when_sunfill_is_killed() {
     // The mosquitto.conf snippet written by certs init, with only its port moved off 8883.
     let snippet = std::fs::read_to_string(p.join("mosquitto.conf")).unwrap();
     assert!(snippet.contains("listener 8883\n"));
-    let m = Mosquitto::start(dir.path(), &snippet.replace("listener 8883\n", ""));
+    let m = broker(dir.path(), &snippet.replace("listener 8883\n", ""));
     // The config lines written by certs init, unchanged, plus the port and loadpoint.
     let lines = std::fs::read_to_string(p.join("sunfill.toml")).unwrap();
     let lines = lines.replace(

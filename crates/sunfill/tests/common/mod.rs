@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests (soak, security, daemon, mqtt): free ports, a child
-//! process killed on drop, the simulated wallbox on loopback Modbus TCP, a Mosquitto with TLS
-//! from our `certs init` that can be stopped and restarted on its port, and bounded waits.
+//! process killed on drop, the simulated wallbox on loopback Modbus TCP, a Mosquitto (any
+//! listener, or TLS from our `certs init`) that can be stopped and restarted on its port and
+//! logs to a file, and bounded waits.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::net::TcpListener;
@@ -103,37 +104,62 @@ pub fn pki(dir: &Path) -> PathBuf {
     .dir
 }
 
-/// Mosquitto with a TLS listener on a loopback port; `extra` lines go into its config.
+/// A Mosquitto owned by a test, with one listener on a free loopback port; killed on drop. It
+/// logs everything to `mosquitto-PORT.log` beside its config, and a failure to start shows it.
 pub struct Mosquitto {
     proc: Proc,
     conf: PathBuf,
+    log: PathBuf,
     pub port: u16,
+    /// The PKI of [`Mosquitto::start`] (`certs init` in `dir/pki`).
     pub pki: PathBuf,
 }
 
 impl Mosquitto {
+    /// A TLS listener with a new PKI from `certs init` in `dir/pki`; `extra` lines go into its
+    /// config.
     pub fn start(dir: &Path, extra: &str) -> Mosquitto {
         let pki = pki(dir);
+        let body = format!(
+            "cafile {0}/ca.crt\ncertfile {0}/broker.crt\nkeyfile {0}/broker.key\n{extra}",
+            pki.display()
+        );
+        Mosquitto::listener(dir, &body, pki)
+    }
+
+    /// A listener with the config lines `body` (TLS files, authentication); `pki` is what
+    /// [`Mosquitto::ca`] refers to.
+    pub fn listener(dir: &Path, body: &str, pki: PathBuf) -> Mosquitto {
         let port = free_port();
-        let conf = dir.join("mosquitto.conf");
+        let conf = dir.join(format!("mosquitto-{port}.conf"));
         let user = if running_as_root() { "user root\n" } else { "" };
         std::fs::write(
             &conf,
             format!(
-                "{user}persistence false\nlog_dest stderr\nlistener {port} 127.0.0.1\n\
-                 cafile {0}/ca.crt\ncertfile {0}/broker.crt\nkeyfile {0}/broker.key\n{extra}\n",
-                pki.display()
+                "{user}persistence false\nlog_dest stderr\nlog_type all\n\
+                 listener {port} 127.0.0.1\n{body}\n"
             ),
         )
         .unwrap();
         let mut m = Mosquitto {
             proc: Proc(None),
+            log: dir.join(format!("mosquitto-{port}.log")),
             conf,
             port,
             pki,
         };
         m.restart();
         m
+    }
+
+    /// The broker's URL with `scheme` (`mqtt` or `mqtts`).
+    pub fn url(&self, scheme: &str) -> String {
+        format!("{scheme}://127.0.0.1:{}", self.port)
+    }
+
+    /// Everything the broker logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     /// Kills the broker (as a crash would) and leaves it down.
@@ -146,11 +172,16 @@ impl Mosquitto {
         self.proc.kill9();
         let deadline = std::time::Instant::now() + WAIT;
         loop {
+            let log = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.log)
+                .unwrap();
             let child = Command::new("mosquitto")
                 .arg("-c")
                 .arg(&self.conf)
                 .stdout(Stdio::null())
-                .stderr(Stdio::null())
+                .stderr(log)
                 .spawn()
                 .expect(
                     "mosquitto must be installed (apt-get install mosquitto mosquitto-clients)",
@@ -163,13 +194,23 @@ impl Mosquitto {
                 }
                 assert!(
                     std::time::Instant::now() < deadline,
-                    "mosquitto did not listen"
+                    "mosquitto did not listen on {}: {}",
+                    self.port,
+                    self.log()
                 );
                 std::thread::sleep(Duration::from_millis(20));
             }
-            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+            // The port answered: make sure it is our broker, still running.
+            let ours = matches!(self.proc.0.as_mut().map(|c| c.try_wait()), Some(Ok(None)));
+            if ours && std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
                 return;
             }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "mosquitto did not start on {}: {}",
+                self.port,
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
