@@ -21,68 +21,8 @@ use sunfill_sim::runner::{site_config, PolicyKind, RunOptions};
 use sunfill_sim::scenario::Scenario;
 use sunfill_sim::threshold_delay::ThresholdDelay;
 
-#[derive(Clone, Copy, Debug)]
-struct Rule {
-    budget_wh: f64,
-    depth: f64,
-    start_delay: u64,
-    margin: f64,
-}
-
-#[derive(Clone, Copy, Default)]
-struct RuleState {
-    on: bool,
-    dip_wh: f64,
-    sun_since: Option<u64>,
-    last: u16,
-}
-
-#[derive(Clone, Copy)]
-struct Site {
-    p_min: f64,
-    p_max: f64,
-    volts: f64,
-}
-
-impl RuleState {
-    fn decide(&mut self, r: &Rule, now_s: u64, s: f64, site: &Site) -> Option<u16> {
-        let amps = |w: f64| ((w.min(site.p_max) / site.volts) * 10.0).floor() as u16;
-        let want = if self.on {
-            if s >= site.p_min {
-                self.dip_wh = 0.0;
-                amps(s)
-            } else {
-                self.dip_wh += (site.p_min - s.max(0.0)) * 10.0 / 3600.0;
-                if self.dip_wh <= r.budget_wh && s >= r.depth * site.p_min {
-                    60
-                } else {
-                    self.on = false;
-                    self.sun_since = None;
-                    0
-                }
-            }
-        } else if s >= r.margin * site.p_min {
-            let since = *self.sun_since.get_or_insert(now_s);
-            if now_s - since >= r.start_delay {
-                self.on = true;
-                self.dip_wh = 0.0;
-                amps(s)
-            } else {
-                0
-            }
-        } else {
-            self.sun_since = None;
-            0
-        };
-        let want = if want > 0 { want.clamp(60, 160) } else { 0 };
-        if want != self.last {
-            self.last = want;
-            Some(want)
-        } else {
-            None
-        }
-    }
-}
+mod common;
+use common::rules::{Rule, RuleState, Site};
 
 /// The benchmark's car, as far as a shadow needs it.
 #[derive(Clone, Copy, Default)]
@@ -272,21 +212,12 @@ fn main() {
     let switch = num(args.next(), 0.0);
     let rho = num(args.next(), 100.0);
     let period = num(args.next(), 0.0) as u64;
-    let mut rules = Vec::new();
-    for budget_wh in [0.0, 20.0, 70.0, 250.0, 700.0] {
-        for depth in [0.5, 0.6, 0.7, 0.8, 0.9] {
-            for start_delay in [0, 60, 120, 180] {
-                for margin in [1.0, 1.25] {
-                    rules.push(Rule {
-                        budget_wh,
-                        depth,
-                        start_delay,
-                        margin,
-                    });
-                }
-            }
-        }
-    }
+    let rules = Rule::grid(
+        &[0.0, 20.0, 70.0, 250.0, 700.0],
+        &[0.5, 0.6, 0.7, 0.8, 0.9],
+        &[0, 60, 120, 180],
+        &[1.0, 1.25],
+    );
     let files = Scenario::files_in(&dir).expect("scenario dir");
     let scenarios: Vec<Scenario> = files.iter().map(|f| Scenario::read(f).unwrap()).collect();
     let opts = RunOptions::default();
@@ -313,7 +244,7 @@ fn main() {
                         shadows: rules
                             .iter()
                             .map(|_| Shadow {
-                                state: RuleState::default(),
+                                state: RuleState::new(false),
                                 car: ShadowCar::default(),
                                 sums: Sums::default(),
                             })
@@ -324,7 +255,7 @@ fn main() {
                         td_sums: Sums::default(),
                         site,
                         last: None,
-                        real: RuleState::default(),
+                        real: RuleState::new(false),
                         alpha,
                         beta,
                         kappa,

@@ -20,26 +20,13 @@ use sunfill_sim::policy::{Measurement, Policy};
 use sunfill_sim::runner::{site_config, PolicyKind, RunOptions};
 use sunfill_sim::scenario::Scenario;
 
-#[derive(Clone, Copy, Debug)]
-struct Rule {
-    budget_wh: f64,
-    depth: f64,
-    start_delay: u64,
-    margin: f64,
-}
+mod common;
+use common::rules::{Rule, RuleState, Site};
 
 struct RulePolicy {
-    r: Rule,
-    p_min: f64,
-    p_max: f64,
-    volts: f64,
-    on: bool,
-    dip_wh: f64,
-    sun_since: Option<u64>,
-    last: u16,
-    prev_s: f64,
-    /// Decide a dip's fate only when the surplus changes (no new information, no new decision).
-    on_change: bool,
+    rule: Rule,
+    state: RuleState,
+    site: Site,
 }
 
 impl Policy for RulePolicy {
@@ -48,51 +35,8 @@ impl Policy for RulePolicy {
     }
     fn step(&mut self, now_s: u64, reading: Option<&Measurement>) -> Option<u16> {
         let m = reading?;
-        let s = m.pv_w - m.house_w;
-        let amps = |w: f64| ((w.min(self.p_max) / self.volts) * 10.0).floor() as u16;
-        let want = if self.on {
-            if s >= self.p_min {
-                self.dip_wh = 0.0;
-                amps(s)
-            } else {
-                let changed = s != self.prev_s;
-                self.dip_wh += (self.p_min - s.max(0.0)) * 10.0 / 3600.0;
-                let ahead = if self.on_change {
-                    (self.p_min - s.max(0.0)) * 50.0 / 3600.0
-                } else {
-                    0.0
-                };
-                if (self.on_change && !changed)
-                    || (self.dip_wh + ahead <= self.r.budget_wh && s >= self.r.depth * self.p_min)
-                {
-                    60
-                } else {
-                    self.on = false;
-                    self.sun_since = None;
-                    0
-                }
-            }
-        } else if s >= self.r.margin * self.p_min {
-            let since = *self.sun_since.get_or_insert(now_s);
-            if now_s - since >= self.r.start_delay {
-                self.on = true;
-                self.dip_wh = 0.0;
-                amps(s)
-            } else {
-                0
-            }
-        } else {
-            self.sun_since = None;
-            0
-        };
-        self.prev_s = s;
-        let want = if want > 0 { want.clamp(60, 160) } else { 0 };
-        if want != self.last {
-            self.last = want;
-            Some(want)
-        } else {
-            None
-        }
+        self.state
+            .decide(&self.rule, now_s, m.pv_w - m.house_w, &self.site)
     }
 }
 
@@ -104,23 +48,15 @@ fn main() {
     );
     let files = Scenario::files_in(&dir).expect("scenario dir");
     let scenarios: Vec<Scenario> = files.iter().map(|f| Scenario::read(f).unwrap()).collect();
-    let mut rules = Vec::new();
-    for budget_wh in [
-        0.0, 5.0, 10.0, 20.0, 40.0, 70.0, 100.0, 150.0, 250.0, 400.0, 700.0,
-    ] {
-        for depth in [0.0, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9] {
-            for start_delay in [0, 10, 20, 30, 60, 90, 120, 180, 300] {
-                for margin in [1.0, 1.1, 1.25] {
-                    rules.push(Rule {
-                        budget_wh,
-                        depth,
-                        start_delay,
-                        margin,
-                    });
-                }
-            }
-        }
-    }
+    let rules = Rule::grid(
+        &[
+            0.0, 5.0, 10.0, 20.0, 40.0, 70.0, 100.0, 150.0, 250.0, 400.0, 700.0,
+        ],
+        &[0.0, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9],
+        &[0, 10, 20, 30, 60, 90, 120, 180, 300],
+        &[1.0, 1.1, 1.25],
+    );
+    let on_change = std::env::var("RULES_ON_CHANGE").is_ok();
     let opts = RunOptions::default();
     // Runs: (scenario, phases) with the baselines' metrics.
     let mut runs = Vec::new();
@@ -153,16 +89,13 @@ fn main() {
                                 .iter()
                                 .map(|r| {
                                     let mut p = RulePolicy {
-                                        r: *r,
-                                        p_min: cfg.p_min_w(),
-                                        p_max: cfg.p_max_w(),
-                                        volts: 230.0 * f64::from(*ph),
-                                        on: false,
-                                        dip_wh: 0.0,
-                                        sun_since: None,
-                                        last: 0,
-                                        prev_s: f64::NAN,
-                                        on_change: std::env::var("RULES_ON_CHANGE").is_ok(),
+                                        rule: *r,
+                                        state: RuleState::new(on_change),
+                                        site: Site {
+                                            p_min: cfg.p_min_w(),
+                                            p_max: cfg.p_max_w(),
+                                            volts: 230.0 * f64::from(*ph),
+                                        },
                                     };
                                     simulate(sc, cfg, &mut p, None).metrics
                                 })
