@@ -48,6 +48,20 @@ fn chromium() -> Option<PathBuf> {
         .find(|p| p.exists())
 }
 
+/// Chromium, or `None` after saying the test is skipped; with `SUNFILL_REQUIRE_CHROMIUM` set
+/// (CI) a missing Chromium fails the test instead.
+fn chromium_or_skip() -> Option<PathBuf> {
+    let exe = chromium();
+    if exe.is_none() {
+        assert!(
+            std::env::var_os("SUNFILL_REQUIRE_CHROMIUM").is_none(),
+            "Chromium is required (SUNFILL_REQUIRE_CHROMIUM) but not found: apt-get install chromium"
+        );
+        eprintln!("SKIPPED: no Chromium (apt-get install chromium, or set SUNFILL_CHROMIUM)");
+    }
+    exe
+}
+
 /// A minimal CDP client: one websocket to the browser, commands to one page session.
 struct Cdp {
     ws: tokio_tungstenite::WebSocketStream<
@@ -218,6 +232,15 @@ async fn open_browser(exe: &Path, profile: &Path) -> Res<(tokio::process::Child,
     Ok((browser, cdp))
 }
 
+/// [`open_browser`], then `url` loaded (document complete).
+async fn open_page(exe: &Path, profile: &Path, url: &str) -> Res<(tokio::process::Child, Cdp)> {
+    let (browser, mut cdp) = open_browser(exe, profile).await?;
+    cdp.call("Page.navigate", json!({ "url": url })).await?;
+    cdp.wait_for("document.readyState === 'complete'", 20)
+        .await?;
+    Ok((browser, cdp))
+}
+
 /// Clicks the element `sel` with real mouse events.
 async fn click(cdp: &mut Cdp, sel: &str) -> Res<()> {
     let rect = cdp
@@ -248,12 +271,7 @@ fn now_ms() -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_shows_live_values_and_switches_the_mode_in_chromium() {
-    let Some(exe) = chromium() else {
-        assert!(
-            std::env::var_os("SUNFILL_REQUIRE_CHROMIUM").is_none(),
-            "Chromium is required (SUNFILL_REQUIRE_CHROMIUM) but not found: apt-get install chromium"
-        );
-        eprintln!("SKIPPED: no Chromium (apt-get install chromium, or set SUNFILL_CHROMIUM)");
+    let Some(exe) = chromium_or_skip() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -299,15 +317,8 @@ async fn the_dashboard_shows_live_values_and_switches_the_mode_in_chromium() {
     ));
 
     let profile = tempfile::tempdir().unwrap();
-    let (mut browser, mut cdp) = open_browser(&exe, profile.path()).await.unwrap();
-
     // Open the page; the first paint already shows the embedded view.
-    cdp.call("Page.navigate", json!({ "url": url }))
-        .await
-        .unwrap();
-    cdp.wait_for("document.readyState === 'complete'", 20)
-        .await
-        .unwrap();
+    let (mut browser, mut cdp) = open_page(&exe, profile.path(), &url).await.unwrap();
     cdp.wait_for(
         "performance.getEntriesByType('paint').some(e => e.name === 'first-contentful-paint')",
         10,
@@ -435,12 +446,7 @@ async fn the_demo_dashboard_switches_the_mode_and_the_box_follows() {
     use sunfill::heidelberg::wallbox::{DriverConfig, Wallbox};
     use sunfill_core::Deciamps;
 
-    let Some(exe) = chromium() else {
-        assert!(
-            std::env::var_os("SUNFILL_REQUIRE_CHROMIUM").is_none(),
-            "Chromium is required (SUNFILL_REQUIRE_CHROMIUM) but not found: apt-get install chromium"
-        );
-        eprintln!("SKIPPED: no Chromium (apt-get install chromium, or set SUNFILL_CHROMIUM)");
+    let Some(exe) = chromium_or_skip() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -477,13 +483,7 @@ async fn the_demo_dashboard_switches_the_mode_and_the_box_follows() {
     let (dashboard, wallbox) = (dashboard.unwrap(), wallbox.unwrap());
 
     let profile = tempfile::tempdir().unwrap();
-    let (mut browser, mut cdp) = open_browser(&exe, profile.path()).await.unwrap();
-    cdp.call("Page.navigate", json!({ "url": dashboard }))
-        .await
-        .unwrap();
-    cdp.wait_for("document.readyState === 'complete'", 20)
-        .await
-        .unwrap();
+    let (mut browser, mut cdp) = open_page(&exe, profile.path(), &dashboard).await.unwrap();
     // Live values: the view's time moves on as the replayed day runs.
     cdp.wait_for(
         "window.sunfill && window.sunfill.view.loadpoints.length === 1",
