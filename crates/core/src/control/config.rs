@@ -165,6 +165,12 @@ pub struct Tuning {
     pub steer_import_permille: u32,
     /// See `steer_import_wh`: how far ahead of the classic controller's solar to aim, per mille.
     pub steer_target_permille: i32,
+    /// Holds and starts are decided again only when the surplus reading changes. A reading that
+    /// repeats the last one brings no news: stopping then only wastes the grid energy the hold
+    /// has already paid for, and starting then only loses the solar since the last reading.
+    /// (Meters and inverters often report every minute or five; Home Assistant publishes a
+    /// sensor only when it changes.)
+    pub decide_on_news: bool,
     /// Steer the price of a start: for every this many starts sunfill made lately beyond
     /// `steer_starts_permille` of the classic controller's, the price doubles; for every such
     /// step below, it halves, at most 8 x either way (0: fixed price).
@@ -203,6 +209,7 @@ impl Default for Tuning {
             steer_import_wh: 300,
             steer_import_permille: 20,
             steer_target_permille: 0,
+            decide_on_news: true,
             steer_starts: 2,
             steer_starts_permille: 900,
         }

@@ -90,6 +90,11 @@ pub struct Controller {
     spell: Option<(Instant, bool)>,
     /// What the classic controller would have done (see [`yardstick`](super::yardstick)).
     yardstick: Yardstick,
+    /// The surplus of the last hold decision, while holding (see [`Tuning::decide_on_news`]).
+    held_at: Option<i32>,
+    /// The surplus at which a start was last found not worth it, while stopped (see
+    /// [`Tuning::decide_on_news`]).
+    declined_at: Option<i32>,
 }
 
 impl Controller {
@@ -123,6 +128,8 @@ impl Controller {
             outlook: Outlook::new(),
             spell: None,
             yardstick: Yardstick::new(),
+            held_at: None,
+            declined_at: None,
         }
     }
 
@@ -660,13 +667,16 @@ impl Controller {
         match self.solar {
             Solar::Stopped { .. } => {
                 // A start with no surplus at all is never worth it: no need to ask the outlook.
-                let worth = surplus > 0 && {
+                let no_news = t.decide_on_news && self.declined_at == Some(surplus);
+                let worth = !no_news && surplus > 0 && {
                     self.outlook.refresh(prices);
                     self.outlook.start(surplus, min_w, age, prices)
                 };
+                self.declined_at = if worth { None } else { Some(surplus) };
                 let follows = self.mode != Mode::MinPv && !worth && follow && surplus >= min_w;
                 if self.mode == Mode::MinPv || worth || follows {
                     self.solar = Solar::Charging;
+                    self.declined_at = None;
                     self.yardstick.note_start();
                     let (a, reason) = self.charging_setpoint(target, min, max, surplus);
                     return (
@@ -689,6 +699,7 @@ impl Controller {
                 }
             }
             Solar::Charging => {
+                let held_at = self.held_at.take();
                 if target >= min {
                     return self.charging_setpoint(target, min, max, surplus);
                 }
@@ -701,8 +712,12 @@ impl Controller {
                         },
                     );
                 }
-                self.outlook.refresh(prices);
-                if self.outlook.hold(surplus, min_w, age, prices) {
+                let no_news = t.decide_on_news && held_at == Some(surplus);
+                if no_news || {
+                    self.outlook.refresh(prices);
+                    self.outlook.hold(surplus, min_w, age, prices)
+                } {
+                    self.held_at = Some(surplus);
                     return (
                         min,
                         Reason::Holding {

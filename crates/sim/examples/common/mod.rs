@@ -6,7 +6,7 @@ use sunfill_core::{Deciamps, Duration};
 
 /// Parses `key=value,...` over the defaults. The outlook policy: `outlook` (0: the budget
 /// policy), `lambda` (import weight, per mille), `swh` (start price, Wh), `memory`, `horizon`
-/// (s); the yardstick: `ymem` (s), `follow`, `followp`, `steer`, `steerp`, `target`, `steers`,
+/// (s), `news` (0: decide again without news); the yardstick: `ymem` (s), `follow`, `followp`, `steer`, `steerp`, `target`, `steers`,
 /// `steersp`. The budget policy: `earn`, `cap`, `grant`, `delay`, `sx`, `maxwait`, `margin`,
 /// `rdelay`, `rwin`, `up`, `learn`, `dipcap`, `dipmean`, `sprice`, `carstart`.
 pub fn parse(s: &str) -> Tuning {
@@ -37,6 +37,7 @@ pub fn parse(s: &str) -> Tuning {
             "steer" => t.steer_import_wh = n as u32,
             "steerp" => t.steer_import_permille = n as u32,
             "target" => t.steer_target_permille = n as i32,
+            "news" => t.decide_on_news = n != 0,
             "steers" => t.steer_starts = n as u32,
             "steersp" => t.steer_starts_permille = n as u32,
             "swh" => t.start_price_wh = n as u32,
