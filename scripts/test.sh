@@ -40,6 +40,9 @@ cargo build -p sunfill-core --target thumbv6m-none-eabi --release
 step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 
+step "cargo doc -D warnings (doc comments link to what exists)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
+
 step "cargo deny (licenses, bans, sources)"
 cargo deny --log-level error check licenses bans sources
 step "cargo deny (advisories)"
