@@ -727,7 +727,8 @@ impl Controller {
                         },
                     );
                 }
-                if follow {
+                // Catching up is for solar: a hold without any sun gives none, only grid energy.
+                if follow && surplus > 0 {
                     return (min, self.catching_up(min, surplus));
                 }
                 self.last_stop = Some(now);

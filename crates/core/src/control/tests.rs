@@ -645,6 +645,40 @@ fn behind_the_yardstick_sunfill_follows_the_classic_controller() {
     );
 }
 
+#[test]
+fn catching_up_holds_a_dip_only_while_there_is_some_sun() {
+    // Following the classic controller, sunfill holds a dip as it would; but a hold with no sun
+    // at all gives no solar, only grid energy, so then it stops.
+    let mut config = three_phase();
+    config.tuning.start_price_wh = 1_000_000;
+    config.tuning.steer_starts = 0;
+    // Any lag behind the classic controller (its start is 15 s ahead of ours) is followed.
+    config.tuning.follow_behind_wh = 1;
+    config.tuning.follow_behind_permille = 0;
+    let behind = |config: Config| {
+        let mut c = Controller::new(config);
+        let d = run(&mut c, 0, 600, 8000);
+        assert!(!d[d.len() - 1].current.is_zero());
+        c
+    };
+    let mut c = behind(config);
+    let d = run(&mut c, 600, 30, 2000);
+    assert!(
+        d.iter()
+            .all(|d| matches!(d.reason, Reason::CatchingUp { .. }) && !d.current.is_zero()),
+        "{:?}",
+        d
+    );
+    let mut c = behind(config);
+    let d = run(&mut c, 600, 30, -500);
+    assert!(d[0].current.is_zero(), "{}", d[0].reason);
+    assert!(
+        matches!(d[0].reason, Reason::BudgetSpent { .. }),
+        "{}",
+        d[0].reason
+    );
+}
+
 // ---- learning the site's dips ------------------------------------------------------------------
 
 #[test]

@@ -1,0 +1,95 @@
+//! Which decisions does sunfill's grid energy and solar come from? Books every second of a run to
+//! the reason of the decision in effect (per reason kind), per scenario and phases; with
+//! `REASONS_DEPTH=1` holds are split by the surplus as a share of the minimum power (bucket 0:
+//! none, then 0-0.3, 0.3-0.5, 0.5-0.7, 0.7-0.85, 0.85-1).
+//!
+//! `cargo run --release -p sunfill-sim --example reasons -- ../shared/data/scenarios [variant]`
+
+// A developer tool: a bad path or argument may abort it.
+#![allow(clippy::expect_used, clippy::unwrap_used, missing_docs)]
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use sunfill_sim::model::simulate;
+use sunfill_sim::policy::{Measurement, Policy};
+use sunfill_sim::runner::{site_config, RunOptions};
+use sunfill_sim::scenario::Scenario;
+use sunfill_sim::sunfill_policy::SunfillPolicy;
+
+mod common;
+
+struct Probe {
+    inner: SunfillPolicy,
+    last: Option<Measurement>,
+    p_min: f64,
+    /// Reason kind -> (solar kWh, import kWh).
+    book: BTreeMap<String, (f64, f64)>,
+}
+
+impl Policy for Probe {
+    fn name(&self) -> &'static str {
+        "probe"
+    }
+    fn step(&mut self, now_s: u64, reading: Option<&Measurement>) -> Option<u16> {
+        if let Some(m) = reading {
+            self.last = Some(*m);
+        }
+        let out = self.inner.step(now_s, reading);
+        if let (Some(m), Some(r)) = (self.last, self.inner.last_reason()) {
+            let s = (m.pv_w - m.house_w).max(0.0);
+            let kind = format!("{r:?}");
+            let kind = kind.split([' ', '{', '(']).next().unwrap_or("").to_string();
+            let kind = if std::env::var("REASONS_DEPTH").is_ok()
+                && matches!(kind.as_str(), "Holding" | "CatchingUp")
+            {
+                let x = (m.pv_w - m.house_w) / self.p_min;
+                let b = [0.0, 0.3, 0.5, 0.7, 0.85, 1.0]
+                    .iter()
+                    .filter(|&&e| x >= e)
+                    .count();
+                format!("{kind}@{b}")
+            } else {
+                kind
+            };
+            let e = self.book.entry(kind).or_default();
+            e.0 += m.car_w.min(s) / 3.6e6;
+            e.1 += (m.car_w - s).max(0.0) / 3.6e6;
+        }
+        out
+    }
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let dir = PathBuf::from(args.next().unwrap_or("../shared/data/scenarios".into()));
+    let tuning = common::parse(&args.next().unwrap_or_default());
+    for f in Scenario::files_in(&dir).expect("scenario dir") {
+        let Ok(sc) = Scenario::read(&f) else { continue };
+        for ph in [1u8, 3] {
+            let Ok(cfg) = site_config(&sc, ph, &RunOptions::default()) else {
+                continue;
+            };
+            let mut p = Probe {
+                inner: SunfillPolicy::with_config(common::config(ph, tuning), ph),
+                last: None,
+                p_min: cfg.p_min_w(),
+                book: BTreeMap::new(),
+            };
+            let m = simulate(&sc, &cfg, &mut p, None).metrics;
+            let parts: Vec<String> = p
+                .book
+                .iter()
+                .filter(|(_, v)| v.0 + v.1 > 0.005)
+                .map(|(k, v)| format!("{k} {:.2}/{:.2}", v.0, v.1))
+                .collect();
+            println!(
+                "{:28} {ph}ph {:.2}/{:.2}/{} | {}",
+                sc.name,
+                m.solar_kwh,
+                m.import_kwh,
+                m.starts,
+                parts.join(", ")
+            );
+        }
+    }
+}
