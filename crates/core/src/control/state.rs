@@ -23,13 +23,28 @@ pub struct Decision {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Solar {
     /// Not charging; `above_since` is when the surplus first reached the start level,
-    /// `excess_ws` the surplus above the minimum power integrated since then (W*s).
+    /// `excess_ws` the surplus above the minimum power integrated since then (W*s) (both for the
+    /// budget policy); `declined_at` the surplus at which the outlook last found a start not
+    /// worth it (see [`Tuning::decide_on_news`]).
     Stopped {
         above_since: Option<Instant>,
         excess_ws: i64,
+        declined_at: Option<i32>,
     },
-    /// Charging.
-    Charging,
+    /// Charging; `held_at` is the surplus of the outlook's last hold decision, while holding
+    /// (see [`Tuning::decide_on_news`]).
+    Charging { held_at: Option<i32> },
+}
+
+impl Solar {
+    /// Stopped, with nothing pending or remembered.
+    const STOPPED: Solar = Solar::Stopped {
+        above_since: None,
+        excess_ws: 0,
+        declined_at: None,
+    };
+    /// Charging, with no hold remembered.
+    const CHARGING: Solar = Solar::Charging { held_at: None };
 }
 
 /// 2 to the power `x`, for |x| up to about 30 (no `libm` in `no_std`): exact at integers, linear
@@ -90,11 +105,6 @@ pub struct Controller {
     spell: Option<(Instant, bool)>,
     /// What the classic controller would have done (see [`yardstick`](super::yardstick)).
     yardstick: Yardstick,
-    /// The surplus of the last hold decision, while holding (see [`Tuning::decide_on_news`]).
-    held_at: Option<i32>,
-    /// The surplus at which a start was last found not worth it, while stopped (see
-    /// [`Tuning::decide_on_news`]).
-    declined_at: Option<i32>,
 }
 
 impl Controller {
@@ -113,10 +123,7 @@ impl Controller {
             withdrawn: 0,
             has_battery: false,
             battery_buffer: false,
-            solar: Solar::Stopped {
-                above_since: None,
-                excess_ws: 0,
-            },
+            solar: Solar::STOPPED,
             setpoint: Deciamps::ZERO,
             last_step: None,
             last_surplus_w: None,
@@ -128,8 +135,6 @@ impl Controller {
             outlook: Outlook::new(),
             spell: None,
             yardstick: Yardstick::new(),
-            held_at: None,
-            declined_at: None,
         }
     }
 
@@ -153,12 +158,9 @@ impl Controller {
         if mode != self.mode {
             self.mode = mode;
             if !self.setpoint.is_zero() {
-                self.solar = Solar::Charging;
+                self.solar = Solar::CHARGING;
             } else {
-                self.solar = Solar::Stopped {
-                    above_since: None,
-                    excess_ws: 0,
-                };
+                self.solar = Solar::STOPPED;
             }
         }
     }
@@ -336,10 +338,7 @@ impl Controller {
     }
 
     fn stop(&mut self) {
-        self.solar = Solar::Stopped {
-            above_since: None,
-            excess_ws: 0,
-        };
+        self.solar = Solar::STOPPED;
         self.last_surplus_w = None;
     }
 
@@ -366,12 +365,12 @@ impl Controller {
         match self.mode {
             Mode::Now => {
                 let a = self.clamp(self.config.max_current);
-                self.solar = Solar::Charging;
+                self.solar = Solar::CHARGING;
                 return (a, Reason::Now(a));
             }
             Mode::Fixed(a) => {
                 let a = self.clamp(a);
-                self.solar = Solar::Charging;
+                self.solar = Solar::CHARGING;
                 return (a, Reason::Fixed(a));
             }
             _ => {}
@@ -380,7 +379,7 @@ impl Controller {
             Ok(s) => s,
             Err(stale) => {
                 return if self.mode == Mode::MinPv {
-                    self.solar = Solar::Charging;
+                    self.solar = Solar::CHARGING;
                     let a = self.clamp(Deciamps::ZERO);
                     (a, Reason::StaleMin(stale))
                 } else {
@@ -496,9 +495,10 @@ impl Controller {
             Solar::Stopped {
                 above_since,
                 excess_ws,
+                ..
             } => {
                 if self.mode == Mode::MinPv {
-                    self.solar = Solar::Charging;
+                    self.solar = Solar::CHARGING;
                     return self.charging_setpoint(target, min, max, surplus);
                 }
                 if surplus >= min_w.saturating_add(t.start_margin_w) {
@@ -516,7 +516,7 @@ impl Controller {
                     };
                     let patient = t.start_delay_max > Duration::ZERO && waited >= t.start_delay_max;
                     if waited >= delay && (excess_ws >= excess_needed || patient) {
-                        self.solar = Solar::Charging;
+                        self.solar = Solar::CHARGING;
                         self.sun_w = surplus.min(max.watts(volts, phases));
                         let grant = min_w as i64 * t.budget_start_secs as i64;
                         self.credit_ws = self.credit_ws.max(grant);
@@ -525,6 +525,7 @@ impl Controller {
                     self.solar = Solar::Stopped {
                         above_since: Some(since),
                         excess_ws,
+                        declined_at: None,
                     };
                     self.wake_at = Some(if waited < delay {
                         since + delay
@@ -553,7 +554,7 @@ impl Controller {
                     self.waiting(surplus, min_w, phases)
                 }
             }
-            Solar::Charging => {
+            Solar::Charging { .. } => {
                 // Book the last interval: the previous surplus and setpoint held since then.
                 let dms = dt.total_millis().min(120_000) as i64;
                 let car_w = self.setpoint.watts(volts, phases) as i64;
@@ -665,18 +666,16 @@ impl Controller {
                 > t.follow_behind_wh as f32
                     + self.yardstick.reference_wh() * t.follow_behind_permille as f32 / 1000.0;
         match self.solar {
-            Solar::Stopped { .. } => {
+            Solar::Stopped { declined_at, .. } => {
                 // A start with no surplus at all is never worth it: no need to ask the outlook.
-                let no_news = t.decide_on_news && self.declined_at == Some(surplus);
+                let no_news = t.decide_on_news && declined_at == Some(surplus);
                 let worth = !no_news && surplus > 0 && {
                     self.outlook.refresh(prices);
                     self.outlook.start(surplus, min_w, age, prices)
                 };
-                self.declined_at = if worth { None } else { Some(surplus) };
                 let follows = self.mode != Mode::MinPv && !worth && follow && surplus >= min_w;
                 if self.mode == Mode::MinPv || worth || follows {
-                    self.solar = Solar::Charging;
-                    self.declined_at = None;
+                    self.solar = Solar::CHARGING;
                     self.yardstick.note_start();
                     let (a, reason) = self.charging_setpoint(target, min, max, surplus);
                     return (
@@ -688,18 +687,21 @@ impl Controller {
                         },
                     );
                 }
-                if surplus >= min_w {
-                    self.solar = Solar::Stopped {
-                        above_since: None,
-                        excess_ws: 0,
-                    };
+                let reply = if surplus >= min_w {
                     (Deciamps::ZERO, Reason::StartNotWorth { surplus_w: surplus })
                 } else {
                     self.waiting(surplus, min_w, phases)
-                }
+                };
+                self.solar = Solar::Stopped {
+                    above_since: None,
+                    excess_ws: 0,
+                    declined_at: Some(surplus),
+                };
+                reply
             }
-            Solar::Charging => {
-                let held_at = self.held_at.take();
+            Solar::Charging { held_at } => {
+                // The hold is forgotten unless renewed below.
+                self.solar = Solar::CHARGING;
                 if target >= min {
                     return self.charging_setpoint(target, min, max, surplus);
                 }
@@ -717,7 +719,9 @@ impl Controller {
                     self.outlook.refresh(prices);
                     self.outlook.hold(surplus, min_w, age, prices)
                 } {
-                    self.held_at = Some(surplus);
+                    self.solar = Solar::Charging {
+                        held_at: Some(surplus),
+                    };
                     return (
                         min,
                         Reason::Holding {
@@ -746,10 +750,7 @@ impl Controller {
 
     /// Stopped, and the surplus is below the minimum power.
     fn waiting(&mut self, surplus_w: i32, needed_w: i32, phases: u8) -> (Deciamps, Reason) {
-        self.solar = Solar::Stopped {
-            above_since: None,
-            excess_ws: 0,
-        };
+        self.solar = Solar::STOPPED;
         (
             Deciamps::ZERO,
             Reason::WaitingForSurplus {
