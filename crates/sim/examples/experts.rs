@@ -15,6 +15,7 @@
 #![allow(clippy::expect_used, clippy::unwrap_used, missing_docs)]
 
 use std::path::PathBuf;
+use sunfill_sim::goal::run_violations;
 use sunfill_sim::model::{simulate, Metrics};
 use sunfill_sim::policy::{Measurement, Policy};
 use sunfill_sim::runner::{site_config, PolicyKind, RunOptions};
@@ -292,10 +293,7 @@ fn main() {
         ti += td.import_kwh;
         tn += td.starts;
         sn += seed.starts;
-        let ok = o.solar_kwh >= 0.97 * td.solar_kwh
-            && o.solar_kwh >= 0.98 * seed.solar_kwh
-            && o.import_kwh <= td.import_kwh + 0.1
-            && o.starts <= td.starts + 2;
+        let ok = run_violations(o, td, seed).is_empty();
         if !ok {
             bad.push(name.clone() + "/" + &ph.to_string());
         }

@@ -15,6 +15,7 @@
 #![allow(clippy::expect_used, clippy::unwrap_used, missing_docs)]
 
 use std::path::PathBuf;
+use sunfill_sim::goal::run_violations;
 use sunfill_sim::model::{simulate, Metrics};
 use sunfill_sim::policy::{Measurement, Policy};
 use sunfill_sim::runner::{site_config, PolicyKind, RunOptions};
@@ -123,12 +124,7 @@ fn main() {
     });
     println!("td: solar {td_s:.1} import {td_i:.2} starts {td_n}; seed starts {seed_n}");
     // One fixed rule for all runs: the best few by a simple score, with their bad-run counts.
-    let ok = |m: &Metrics, td: &Metrics, seed: &Metrics| {
-        m.solar_kwh >= 0.97 * td.solar_kwh
-            && m.solar_kwh >= 0.98 * seed.solar_kwh
-            && m.import_kwh <= td.import_kwh + 0.1
-            && m.starts <= td.starts + 2
-    };
+    let ok = |m: &Metrics, td: &Metrics, seed: &Metrics| run_violations(m, td, seed).is_empty();
     let weights: Vec<(f64, f64)> = [3.0, 5.0, 8.0, 12.0, 20.0]
         .iter()
         .flat_map(|&a| [0.05, 0.1, 0.2, 0.4, 0.8, 1.5].iter().map(move |&b| (a, b)))

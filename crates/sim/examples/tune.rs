@@ -11,6 +11,7 @@
 #![allow(clippy::expect_used, clippy::unwrap_used, missing_docs)]
 
 use std::path::PathBuf;
+use sunfill_sim::goal::run_violations;
 use sunfill_sim::model::{simulate, Metrics};
 use sunfill_sim::policy::Policy;
 use sunfill_sim::runner::{site_config, PolicyKind, RunOptions};
@@ -139,21 +140,11 @@ fn main() {
         for (k, &(i, ph)) in runs.iter().enumerate() {
             let (o, t, s) = (&ours[k], &td[k], &seed[k]);
             let name = &scenarios[i].name;
-            if o.solar_kwh < 0.97 * t.solar_kwh || o.solar_kwh < 0.98 * s.solar_kwh {
-                bad.push(format!(
-                    "{name}/{ph} solar {:.2} td {:.2} seed {:.2}",
-                    o.solar_kwh, t.solar_kwh, s.solar_kwh
-                ));
-            }
-            if o.import_kwh > t.import_kwh + 0.1 {
-                bad.push(format!(
-                    "{name}/{ph} import {:.2} td {:.2}",
-                    o.import_kwh, t.import_kwh
-                ));
-            }
-            if o.starts > t.starts + 2 {
-                bad.push(format!("{name}/{ph} starts {} td {}", o.starts, t.starts));
-            }
+            bad.extend(
+                run_violations(o, t, s)
+                    .into_iter()
+                    .map(|w| format!("{name}/{ph} {w}")),
+            );
         }
         let mut run_excess = 0.0f64;
         for (k, _) in runs.iter().enumerate() {

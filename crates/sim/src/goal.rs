@@ -166,6 +166,45 @@ impl fmt::Display for GoalReport {
     }
 }
 
+/// The "no bad day" bounds for one run: what sunfill's metrics `s` break against
+/// threshold-delay's `td` and the seed's `seed` on the same run (nothing: the run is within).
+pub fn run_violations(s: &Metrics, td: &Metrics, seed: &Metrics) -> Vec<String> {
+    let mut v = Vec::new();
+    if s.solar_kwh < 0.97 * td.solar_kwh - EPS {
+        v.push(format!(
+            "solar_kwh {:.3} < 0.97 x threshold-delay's {:.3} = {:.3}",
+            s.solar_kwh,
+            td.solar_kwh,
+            0.97 * td.solar_kwh
+        ));
+    }
+    if s.solar_kwh < 0.98 * seed.solar_kwh - EPS {
+        v.push(format!(
+            "solar_kwh {:.3} < 0.98 x seed's {:.3} = {:.3}",
+            s.solar_kwh,
+            seed.solar_kwh,
+            0.98 * seed.solar_kwh
+        ));
+    }
+    if s.import_kwh > td.import_kwh + 0.1 + EPS {
+        v.push(format!(
+            "import_kwh {:.3} > threshold-delay's {:.3} + 0.1 = {:.3}",
+            s.import_kwh,
+            td.import_kwh,
+            td.import_kwh + 0.1
+        ));
+    }
+    if s.starts > td.starts + 2 {
+        v.push(format!(
+            "starts {} > threshold-delay's {} + 2 = {}",
+            s.starts,
+            td.starts,
+            td.starts + 2
+        ));
+    }
+    v
+}
+
 /// Checks the goal of BENCHMARK.md on `set`.
 pub fn check_goal(set: &RunSet) -> GoalReport {
     let mut violations = Vec::new();
@@ -193,44 +232,14 @@ pub fn check_goal(set: &RunSet) -> GoalReport {
             });
             continue;
         };
-        let mut v = |what: String| {
-            violations.push(Violation {
-                run: run.clone(),
-                what,
-            })
-        };
-        if s.solar_kwh < 0.97 * td.solar_kwh - EPS {
-            v(format!(
-                "solar_kwh {:.3} < 0.97 x threshold-delay's {:.3} = {:.3}",
-                s.solar_kwh,
-                td.solar_kwh,
-                0.97 * td.solar_kwh
-            ));
-        }
-        if s.solar_kwh < 0.98 * seed.solar_kwh - EPS {
-            v(format!(
-                "solar_kwh {:.3} < 0.98 x seed's {:.3} = {:.3}",
-                s.solar_kwh,
-                seed.solar_kwh,
-                0.98 * seed.solar_kwh
-            ));
-        }
-        if s.import_kwh > td.import_kwh + 0.1 + EPS {
-            v(format!(
-                "import_kwh {:.3} > threshold-delay's {:.3} + 0.1 = {:.3}",
-                s.import_kwh,
-                td.import_kwh,
-                td.import_kwh + 0.1
-            ));
-        }
-        if s.starts > td.starts + 2 {
-            v(format!(
-                "starts {} > threshold-delay's {} + 2 = {}",
-                s.starts,
-                td.starts,
-                td.starts + 2
-            ));
-        }
+        violations.extend(
+            run_violations(&s, &td, &seed)
+                .into_iter()
+                .map(|what| Violation {
+                    run: run.clone(),
+                    what,
+                }),
+        );
     }
 
     let (s, seed, td) = (
