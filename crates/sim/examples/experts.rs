@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use sunfill_sim::goal::run_violations;
 use sunfill_sim::model::{simulate, Metrics};
 use sunfill_sim::policy::{Measurement, Policy};
-use sunfill_sim::runner::{site_config, PolicyKind, RunOptions};
+use sunfill_sim::runner::{site_config, RunOptions};
 use sunfill_sim::scenario::Scenario;
 use sunfill_sim::threshold_delay::ThresholdDelay;
 
@@ -268,15 +268,7 @@ fn main() {
                         last_choice: None,
                     };
                     let ours = simulate(sc, &cfg, &mut p, None).metrics;
-                    let td = simulate(
-                        sc,
-                        &cfg,
-                        PolicyKind::ThresholdDelay.build(ph).as_mut(),
-                        None,
-                    )
-                    .metrics;
-                    let seed =
-                        simulate(sc, &cfg, PolicyKind::Seed.build(ph).as_mut(), None).metrics;
+                    let (td, seed) = common::baselines(sc, &cfg, ph);
                     (sc.name.clone(), ph, ours, td, seed)
                 })
             })

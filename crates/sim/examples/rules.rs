@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use sunfill_sim::goal::run_violations;
 use sunfill_sim::model::{simulate, Metrics};
 use sunfill_sim::policy::{Measurement, Policy};
-use sunfill_sim::runner::{site_config, PolicyKind, RunOptions};
+use sunfill_sim::runner::{site_config, RunOptions};
 use sunfill_sim::scenario::Scenario;
 
 mod common;
@@ -64,14 +64,7 @@ fn main() {
     for sc in &scenarios {
         for ph in [1u8, 3] {
             let cfg = site_config(sc, ph, &opts).unwrap();
-            let td = simulate(
-                sc,
-                &cfg,
-                PolicyKind::ThresholdDelay.build(ph).as_mut(),
-                None,
-            )
-            .metrics;
-            let seed = simulate(sc, &cfg, PolicyKind::Seed.build(ph).as_mut(), None).metrics;
+            let (td, seed) = common::baselines(sc, &cfg, ph);
             runs.push((sc, ph, cfg, td, seed));
         }
     }

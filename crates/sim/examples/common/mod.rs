@@ -73,3 +73,17 @@ pub fn policy(phases: u8, v: &str) -> Box<dyn sunfill_sim::policy::Policy + Send
         phases,
     ))
 }
+
+/// Threshold-delay's and the seed's metrics on one run (`phases` as in `config`).
+#[allow(dead_code)]
+pub fn baselines(
+    scenario: &sunfill_sim::scenario::Scenario,
+    config: &sunfill_sim::model::SiteConfig,
+    phases: u8,
+) -> (sunfill_sim::model::Metrics, sunfill_sim::model::Metrics) {
+    use sunfill_sim::model::simulate;
+    use sunfill_sim::runner::PolicyKind;
+    let run =
+        |kind: PolicyKind| simulate(scenario, config, kind.build(phases).as_mut(), None).metrics;
+    (run(PolicyKind::ThresholdDelay), run(PolicyKind::Seed))
+}
