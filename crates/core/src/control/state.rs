@@ -793,12 +793,22 @@ impl Controller {
                     current: a,
                 },
             )
-        } else if target < min {
+        } else if target < min && self.mode == Mode::MinPv {
             (
                 a,
                 Reason::MinPvFloor {
                     current: a,
                     surplus_w: surplus,
+                },
+            )
+        } else if target < min {
+            // A solar start or catch-up in a shallow dip: the minimum, partly from the grid.
+            (
+                a,
+                Reason::Holding {
+                    current: a,
+                    surplus_w: surplus,
+                    import_w: (a.watts(self.voltage(), self.phases()) - surplus.max(0)).max(0),
                 },
             )
         } else {

@@ -593,6 +593,26 @@ fn a_hold_or_a_wait_is_decided_again_only_on_news() {
 }
 
 #[test]
+fn a_solar_start_in_a_shallow_dip_is_not_called_minpv() {
+    // The outlook may start (or catch up) while the surplus is just below the minimum, expecting
+    // the sun back: in `pv` mode that is a hold on the minimum, not the `minpv` floor.
+    let steps = minute_steps(600);
+    let mut c = controller_pv();
+    let d = decide_steps(&mut c, &steps);
+    let min_w = Deciamps::MIN_CHARGING.watts(230, 3);
+    let mut below = 0;
+    for pair in d.windows(2) {
+        let ((_, a), (w, b)) = (pair[0], pair[1]);
+        assert!(!matches!(b.reason, Reason::MinPvFloor { .. }), "{b:?}");
+        if a.current.is_zero() && !b.current.is_zero() && w < min_w {
+            below += 1;
+            assert!(matches!(b.reason, Reason::Holding { .. }), "{b:?}");
+        }
+    }
+    assert!(below > 0, "no start below the minimum on this trace");
+}
+
+#[test]
 fn outlook_decisions_are_deterministic() {
     // The same readings give the same decisions: no clock, no randomness inside.
     let mut a = controller_pv();
