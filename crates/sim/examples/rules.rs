@@ -122,48 +122,31 @@ fn main() {
         .iter()
         .flat_map(|&a| [0.05, 0.1, 0.2, 0.4, 0.8, 1.5].iter().map(move |&b| (a, b)))
         .collect();
+    let tds: Vec<Metrics> = runs.iter().map(|r| r.3).collect();
+    let seeds: Vec<Metrics> = runs.iter().map(|r| r.4).collect();
     for &(alpha, beta) in &weights {
-        let (mut s, mut i, mut n, mut missing) = (0.0, 0.0, 0u32, 0);
-        let mut picks = Vec::new();
-        for (k, run) in runs.iter().enumerate() {
-            let best = results[k]
-                .iter()
-                .enumerate()
-                .filter(|(_, m)| ok(m, &run.3, &run.4))
-                .max_by(|a, b| {
-                    let f = |m: &Metrics| {
-                        m.solar_kwh - alpha * m.import_kwh - beta * f64::from(m.starts)
-                    };
-                    f(a.1).total_cmp(&f(b.1))
-                });
-            match best {
-                Some((j, m)) => {
-                    s += m.solar_kwh;
-                    i += m.import_kwh;
-                    n += m.starts;
-                    picks.push(format!(
-                        "{}/{}: b{} d{} t{} m{} -> {:.2}/{:.2}/{}",
-                        run.0.name,
-                        run.1,
-                        rules[j].budget_wh,
-                        rules[j].depth,
-                        rules[j].start_delay,
-                        rules[j].margin,
-                        m.solar_kwh,
-                        m.import_kwh,
-                        m.starts
-                    ));
-                }
-                None => missing += 1,
-            }
-        }
+        let h = common::hindsight(&results, &tds, &seeds, alpha, beta);
+        let (s, i, n, missing) = (h.solar, h.import, h.starts, h.missing);
         println!(
             "per-run hindsight alpha {alpha} beta {beta}: solar {s:.1} ({:.3} td) import {i:.2} ({:.3} td) starts {n} ({:.3} td, {:.3} seed), runs without a feasible rule {missing}",
             s / td_s, i / td_i, f64::from(n) / f64::from(td_n), f64::from(n) / f64::from(seed_n)
         );
         if std::env::var("RULES_PICKS").is_ok() {
-            for p in picks {
-                println!("    {p}");
+            for (k, pick) in h.picks.iter().enumerate() {
+                let Some(j) = *pick else { continue };
+                let (run, m) = (&runs[k], &results[k][j]);
+                println!(
+                    "    {}/{}: b{} d{} t{} m{} -> {:.2}/{:.2}/{}",
+                    run.0.name,
+                    run.1,
+                    rules[j].budget_wh,
+                    rules[j].depth,
+                    rules[j].start_delay,
+                    rules[j].margin,
+                    m.solar_kwh,
+                    m.import_kwh,
+                    m.starts
+                );
             }
         }
     }

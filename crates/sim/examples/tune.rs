@@ -5,7 +5,8 @@
 //!
 //! Variants are given as `key=value,...` strings after the folder (keys in `common/mod.rs`);
 //! none means the defaults. `TUNE_DETAIL=1` prints every run; `TUNE_SEARCH=N` with
-//! `TUNE_GRID="key=a|b;key2=x|y"` samples N variants and prints the best.
+//! `TUNE_GRID="key=a|b;key2=x|y"` samples N variants and prints the best. `TUNE_HINDSIGHT=1` then
+//! picks a variant per run knowing the results (see [`hindsight`]).
 
 // A developer tool: a bad path or argument may abort it.
 #![allow(clippy::expect_used, clippy::unwrap_used, missing_docs)]
@@ -128,6 +129,7 @@ fn main() {
         variants.dedup();
     }
     let mut scored: Vec<(f64, String)> = Vec::new();
+    let mut all: Vec<Vec<Metrics>> = Vec::new();
     for v in &variants {
         let tuning = parse_variant(v);
         let ours = run_policy(&move |ph| {
@@ -136,6 +138,7 @@ fn main() {
         });
         let mut os = Sum::default();
         ours.iter().for_each(|m| os.add(m));
+        all.push(ours.clone());
         let mut bad = Vec::new();
         for (k, &(i, ph)) in runs.iter().enumerate() {
             let (o, t, s) = (&ours[k], &td[k], &seed[k]);
@@ -190,6 +193,13 @@ fn main() {
             }
         }
     }
+    if std::env::var("TUNE_HINDSIGHT").is_ok() {
+        let names: Vec<String> = runs
+            .iter()
+            .map(|&(i, ph)| format!("{}/{ph}", scenarios[i].name))
+            .collect();
+        hindsight(&all, &td, &seed, &variants, &names, &ts, &ss);
+    }
     if search > 0 {
         scored.sort_by(|a, b| a.0.total_cmp(&b.0));
         for (score, v) in scored.iter().take(12) {
@@ -198,5 +208,83 @@ fn main() {
         if let Some((_, best)) = scored.first() {
             println!("best: {best}");
         }
+    }
+}
+
+/// Per-run hindsight choice among the variants run (`all[v][k]`: variant `v` on run `k`): for a grid
+/// of weightings of grid energy (`alpha`, kWh of solar per kWh) and starts (`beta`, kWh of solar
+/// per start), each run gets the variant within its no-bad-day bounds with the best
+/// `solar - alpha x import - beta x starts`. Prints the totals of a coarse grid, then whether any
+/// weighting on a fine grid meets all of the goal's totals. An upper bound for any policy that
+/// only adapts these variants' settings per run.
+fn hindsight(
+    all: &[Vec<Metrics>],
+    td: &[Metrics],
+    seed: &[Metrics],
+    variants: &[String],
+    names: &[String],
+    ts: &Sum,
+    ss: &Sum,
+) {
+    let runs = td.len();
+    let by_run: Vec<Vec<Metrics>> = (0..runs)
+        .map(|k| all.iter().map(|v| v[k]).collect())
+        .collect();
+    let meets = |h: &common::Hindsight| {
+        h.missing == 0
+            && h.solar >= ts.solar
+            && h.import <= 0.5 * ts.import
+            && f64::from(h.starts) <= 0.8 * f64::from(ts.starts)
+            && f64::from(h.starts) <= 0.1 * f64::from(ss.starts)
+    };
+    for alpha in [8.0, 12.0, 20.0, 30.0] {
+        for beta in [0.3, 0.8, 1.5] {
+            let h = common::hindsight(&by_run, td, seed, alpha, beta);
+            println!(
+                "hindsight alpha {alpha} beta {beta}: solar {:.3} td, import {:.3} td, starts {:.3} td, runs without a feasible variant {}{}",
+                h.solar / ts.solar,
+                h.import / ts.import,
+                f64::from(h.starts) / f64::from(ts.starts),
+                h.missing,
+                if meets(&h) { " MEETS THE GOAL" } else { "" }
+            );
+        }
+    }
+    let mut found = None;
+    'scan: for a in 10..80 {
+        for b in 4..60 {
+            let (alpha, beta) = (f64::from(a) * 0.5, f64::from(b) * 0.05);
+            let h = common::hindsight(&by_run, td, seed, alpha, beta);
+            if meets(&h) {
+                found = Some((alpha, beta, h));
+                break 'scan;
+            }
+        }
+    }
+    match found {
+        Some((alpha, beta, h)) => {
+            println!(
+                "alpha {alpha} beta {beta} meets the goal's totals: solar {:.3} td, import {:.3} td, starts {:.3} td, {:.3} seed; picks:",
+                h.solar / ts.solar,
+                h.import / ts.import,
+                f64::from(h.starts) / f64::from(ts.starts),
+                f64::from(h.starts) / f64::from(ss.starts)
+            );
+            for (k, p) in h.picks.iter().enumerate() {
+                match p {
+                    Some(j) => {
+                        let m = &by_run[k][*j];
+                        println!(
+                            "    {:32} {:6.2}/{:5.2}/{:3}  {}",
+                            names[k], m.solar_kwh, m.import_kwh, m.starts, variants[*j]
+                        );
+                    }
+                    None => println!("    {}: -", names[k]),
+                }
+            }
+        }
+        None => println!(
+            "no weighting (alpha 5-39.5, beta 0.2-2.95) picks variants per run that meet the goal's totals"
+        ),
     }
 }

@@ -87,3 +87,62 @@ pub fn baselines(
         |kind: PolicyKind| simulate(scenario, config, kind.build(phases).as_mut(), None).metrics;
     (run(PolicyKind::ThresholdDelay), run(PolicyKind::Seed))
 }
+
+/// Totals of a per-run choice made in hindsight (see [`hindsight`]).
+#[allow(dead_code)]
+pub struct Hindsight {
+    /// Solar of the picks, kWh.
+    pub solar: f64,
+    /// Grid energy of the picks, kWh.
+    pub import: f64,
+    /// Starts of the picks.
+    pub starts: u32,
+    /// Runs with no candidate inside the no-bad-day bounds.
+    pub missing: usize,
+    /// The candidate picked for each run.
+    pub picks: Vec<Option<usize>>,
+}
+
+/// For each run `k`, among the candidates `results[k][j]` that keep the run within the benchmark's
+/// no-bad-day bounds (against `td[k]` and `seed[k]`), picks the one with the largest
+/// `solar - alpha x import - beta x starts`, knowing the result.
+#[allow(dead_code)]
+pub fn hindsight(
+    results: &[Vec<sunfill_sim::model::Metrics>],
+    td: &[sunfill_sim::model::Metrics],
+    seed: &[sunfill_sim::model::Metrics],
+    alpha: f64,
+    beta: f64,
+) -> Hindsight {
+    use sunfill_sim::goal::run_violations;
+    let mut h = Hindsight {
+        solar: 0.0,
+        import: 0.0,
+        starts: 0,
+        missing: 0,
+        picks: Vec::new(),
+    };
+    for (k, candidates) in results.iter().enumerate() {
+        let f = |m: &sunfill_sim::model::Metrics| {
+            m.solar_kwh - alpha * m.import_kwh - beta * f64::from(m.starts)
+        };
+        let best = candidates
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| run_violations(m, &td[k], &seed[k]).is_empty())
+            .max_by(|a, b| f(a.1).total_cmp(&f(b.1)));
+        match best {
+            Some((j, m)) => {
+                h.solar += m.solar_kwh;
+                h.import += m.import_kwh;
+                h.starts += m.starts;
+                h.picks.push(Some(j));
+            }
+            None => {
+                h.missing += 1;
+                h.picks.push(None);
+            }
+        }
+    }
+    h
+}
