@@ -9,6 +9,8 @@
 //!
 //! `cargo run --release -p sunfill-sim --example experts -- DIR alpha beta kappa halflife_s switch rho period`
 //!
+//! `RULES_ON_CHANGE=1` runs the rules as the `rules` example does with it.
+//!
 //! Result (BENCHMARKS.md): the same frontier as the outlook; switching rules costs starts.
 
 // A developer tool: a bad path or argument may abort it.
@@ -245,7 +247,7 @@ fn main() {
                         shadows: rules
                             .iter()
                             .map(|_| Shadow {
-                                state: RuleState::new(false),
+                                state: RuleState::new(std::env::var("RULES_ON_CHANGE").is_ok()),
                                 car: ShadowCar::default(),
                                 sums: Sums::default(),
                             })
@@ -256,7 +258,7 @@ fn main() {
                         td_sums: Sums::default(),
                         site,
                         last: None,
-                        real: RuleState::new(false),
+                        real: RuleState::new(std::env::var("RULES_ON_CHANGE").is_ok()),
                         alpha,
                         beta,
                         kappa,
