@@ -1,0 +1,124 @@
+//! How long does each start keep the car charging, and what does it bring? Splits a policy's
+//! charging into on-periods (from a start to the next stop) and books each period's solar and grid
+//! energy by its length, for sunfill and threshold-delay side by side.
+//!
+//! `cargo run --release -p sunfill-sim --example onruns -- ../shared/data/scenarios [variant]`
+
+// A developer tool: a bad path or argument may abort it.
+#![allow(clippy::expect_used, clippy::unwrap_used, missing_docs)]
+
+use std::path::PathBuf;
+use sunfill_sim::model::simulate;
+use sunfill_sim::policy::{Measurement, Policy};
+use sunfill_sim::runner::{site_config, PolicyKind, RunOptions};
+use sunfill_sim::scenario::Scenario;
+
+mod common;
+
+/// Upper edges of the length classes, minutes.
+const EDGES: [u64; 5] = [3, 6, 15, 60, u64::MAX];
+
+struct Probe {
+    inner: Box<dyn Policy + Send>,
+    last: Option<Measurement>,
+    on_since: Option<u64>,
+    setpoint: u16,
+    acc: (f64, f64),
+    /// By class: count, solar kWh, import kWh.
+    book: [(u32, f64, f64); 5],
+}
+
+impl Probe {
+    fn close(&mut self, now: u64) {
+        if let Some(t) = self.on_since.take() {
+            let mins = (now - t) / 60;
+            let c = EDGES.iter().position(|&e| mins < e).unwrap_or(4);
+            self.book[c].0 += 1;
+            self.book[c].1 += self.acc.0;
+            self.book[c].2 += self.acc.1;
+        }
+        self.acc = (0.0, 0.0);
+    }
+}
+
+impl Policy for Probe {
+    fn name(&self) -> &'static str {
+        "probe"
+    }
+    fn step(&mut self, now_s: u64, reading: Option<&Measurement>) -> Option<u16> {
+        if let Some(m) = reading {
+            self.last = Some(*m);
+        }
+        if let Some(m) = self.last {
+            let s = (m.pv_w - m.house_w).max(0.0);
+            self.acc.0 += m.car_w.min(s) / 3.6e6;
+            self.acc.1 += (m.car_w - s).max(0.0) / 3.6e6;
+        }
+        let out = self.inner.step(now_s, reading);
+        if let Some(w) = out {
+            if self.setpoint == 0 && w != 0 {
+                self.close(now_s);
+                self.on_since = Some(now_s);
+            } else if self.setpoint != 0 && w == 0 {
+                self.close(now_s);
+            }
+            self.setpoint = w;
+        }
+        out
+    }
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let dir = PathBuf::from(args.next().unwrap_or("../shared/data/scenarios".into()));
+    let variant = args.next().unwrap_or_default();
+    let mut totals = [[(0u32, 0.0f64, 0.0f64); 5]; 2];
+    for f in Scenario::files_in(&dir).expect("scenario dir") {
+        let Ok(sc) = Scenario::read(&f) else { continue };
+        for ph in [1u8, 3] {
+            let cfg = site_config(&sc, ph, &RunOptions::default()).expect("cfg");
+            for (k, inner) in [
+                common::policy(ph, &variant),
+                PolicyKind::ThresholdDelay.build(ph),
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                let mut p = Probe {
+                    inner,
+                    last: None,
+                    on_since: None,
+                    setpoint: 0,
+                    acc: (0.0, 0.0),
+                    book: Default::default(),
+                };
+                simulate(&sc, &cfg, &mut p, None);
+                p.close(sc.duration_s());
+                let line: Vec<String> = p
+                    .book
+                    .iter()
+                    .map(|b| format!("{:3} {:6.2}/{:5.2}", b.0, b.1, b.2))
+                    .collect();
+                for (t, b) in totals[k].iter_mut().zip(p.book) {
+                    t.0 += b.0;
+                    t.1 += b.1;
+                    t.2 += b.2;
+                }
+                let who = if k == 0 { "ours" } else { "td  " };
+                println!("{:28} {ph}ph {who} | {}", sc.name, line.join(" | "));
+            }
+        }
+    }
+    println!("on-period length classes (min): <3 | <6 | <15 | <60 | longer; count solar/import");
+    for (k, t) in totals.iter().enumerate() {
+        let line: Vec<String> = t
+            .iter()
+            .map(|b| format!("{:3} {:6.2}/{:5.2}", b.0, b.1, b.2))
+            .collect();
+        println!(
+            "total {} | {}",
+            if k == 0 { "ours" } else { "td  " },
+            line.join(" | ")
+        );
+    }
+}
