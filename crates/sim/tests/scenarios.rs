@@ -1,13 +1,17 @@
 //! Every scenario of `../shared/data/scenarios/` at 1 and 3 phases with all three policies:
-//! the baselines against an independent implementation's numbers, and sunfill against the goal.
+//! the baselines against an independent implementation's numbers, sunfill against the goal, and
+//! the yardstick's model of the classic controller against threshold-delay.
 //!
 //! The scenarios are not part of this repository (see BENCHMARK.md); they are read from the
 //! shared folder next to the checkout.
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
+use sunfill_core::control::yardstick::{Site, Yardstick};
+use sunfill_core::{Duration, Instant};
 use sunfill_sim::goal::{check_goal, totals};
-use sunfill_sim::runner::{run, PolicyKind, RunOptions, RunPlan, RunSet};
+use sunfill_sim::model::simulate;
+use sunfill_sim::runner::{run, site_config, PolicyKind, RunOptions, RunPlan, RunSet};
 use sunfill_sim::scenario::Scenario;
 
 fn scenario_dir() -> PathBuf {
@@ -148,4 +152,68 @@ fn sunfill_meets_the_goal() {
     let report = check_goal(set);
     println!("{report}");
     assert!(report.passed(), "{report}");
+}
+
+/// Threshold-delay on one run, with the core's yardstick (never fading) watching the same
+/// readings beside it.
+struct Watched {
+    inner: Box<dyn sunfill_sim::policy::Policy + Send>,
+    yardstick: Yardstick,
+    site: Site,
+}
+
+impl sunfill_sim::policy::Policy for Watched {
+    fn name(&self) -> &'static str {
+        "watched"
+    }
+    fn step(
+        &mut self,
+        now_s: u64,
+        reading: Option<&sunfill_sim::policy::Measurement>,
+    ) -> Option<u16> {
+        if let Some(m) = reading {
+            let surplus = (m.pv_w - m.house_w).round() as i32;
+            self.yardstick
+                .update(Instant::from_secs(now_s), surplus, 0, &self.site);
+        }
+        self.inner.step(now_s, reading)
+    }
+}
+
+#[test]
+fn the_yardstick_models_threshold_delay() {
+    // The yardstick steers sunfill by what a classic controller would take from the same
+    // readings; it should be that controller, not a kinder one: same starts, same solar within
+    // 0.5 % (+ 0.01 kWh) on every run.
+    for sc in load_all() {
+        for phases in [1u8, 3] {
+            let cfg =
+                site_config(&sc, phases, &RunOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+            let mut p = Watched {
+                inner: PolicyKind::ThresholdDelay.build(phases),
+                yardstick: Yardstick::new(),
+                site: Site {
+                    min_w: cfg.p_min_w().round() as i32,
+                    max_w: cfg.p_max_w().round() as i32,
+                    lag: Duration::from_secs(15),
+                    half_life: Duration::from_secs(1 << 40),
+                },
+            };
+            let td = simulate(&sc, &cfg, &mut p, None).metrics;
+            let model_kwh = f64::from(p.yardstick.reference_wh()) / 1000.0;
+            let model_starts = p.yardstick.starts().1;
+            println!(
+                "{:32} {phases} ph  model {model_kwh:7.2} kWh {model_starts:4.0} starts | \
+                 threshold-delay {:7.2} kWh {:4} starts",
+                sc.name, td.solar_kwh, td.starts
+            );
+            assert_eq!(model_starts, td.starts as f32, "{} {phases} ph", sc.name);
+            assert!(
+                (model_kwh - td.solar_kwh).abs() <= 0.005 * td.solar_kwh + 0.01,
+                "{} {phases} ph: model {model_kwh:.3} kWh, threshold-delay {:.3}",
+                sc.name,
+                td.solar_kwh
+            );
+        }
+    }
 }

@@ -15,8 +15,11 @@
 //! - **steer the price of a start** ([`Tuning::steer_starts`]): doubled for every few starts beyond
 //!   [`Tuning::steer_starts_permille`] of the classic controller's, halved below.
 //!
-//! The reference is a model: it sees the same surplus, charges all of it up to the maximum while
-//! on, and holds the minimum in dips; its car starts 15 s late like sunfill's.
+//! The reference is a model of the classic controller: it sees the same surplus; while on, it
+//! sets the current to the surplus (within the minimum and maximum) every 30 s, its control
+//! interval, and holds the minimum in dips; its car follows a new current 5 s late and starts 15 s
+//! late, like sunfill's. On the benchmark's scenarios its solar is within 0.2 % of the
+//! threshold-delay baseline's and its starts are the same (`crates/sim/tests/yardstick.rs`).
 //!
 //! [`Tuning::yardstick_memory`]: super::Tuning::yardstick_memory
 //! [`Tuning::follow_behind_wh`]: super::Tuning::follow_behind_wh
@@ -31,6 +34,10 @@ use crate::time::{Duration, Instant};
 const START_DELAY: Duration = Duration::from_secs(60);
 /// The classic controller's stop delay.
 const STOP_DELAY: Duration = Duration::from_secs(180);
+/// The classic controller's control interval: it sets the current to the surplus this often.
+const INTERVAL: Duration = Duration::from_secs(30);
+/// How long the car takes to follow a new current while it charges.
+const FOLLOW: Duration = Duration::from_secs(5);
 
 /// The site as the reference sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,6 +56,15 @@ pub struct Site {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Yardstick {
     on: bool,
+    /// The reference car's power while on, W: the surplus at its last control interval, within
+    /// the minimum and maximum power.
+    car_w: i32,
+    /// When the reference last set its current.
+    set_at: Option<Instant>,
+    /// The reference car's power before that, W, and until when the car still draws it: a car
+    /// follows a new current late, and draws nothing until a start takes effect.
+    was_w: i32,
+    late_until: Option<Instant>,
     /// Since when the surplus has been on the side that would switch the reference.
     since: Option<Instant>,
     /// The last booking: time, surplus and sunfill's car power.
@@ -72,6 +88,10 @@ impl Yardstick {
     pub const fn new() -> Self {
         Yardstick {
             on: false,
+            car_w: 0,
+            set_at: None,
+            was_w: 0,
+            late_until: None,
             since: None,
             last: None,
             behind_ws: 0.0,
@@ -95,12 +115,25 @@ impl Yardstick {
         if let Some((t, s, car)) = self.last {
             let dt = now.saturating_since(t).total_millis().min(120_000) as f32 / 1000.0;
             let sun = s.max(0);
-            let reference = if self.on { sun.min(max_w) } else { 0 };
-            let ref_import = if self.on { (min_w - sun).max(0) } else { 0 };
+            // The car draws the reference's previous power for the first seconds after a change.
+            let late = self.late_until.map_or(0, |u| {
+                u.saturating_since(t)
+                    .total_millis()
+                    .min(now.saturating_since(t).total_millis())
+            }) as f32
+                / 1000.0;
+            let (solar_ws, import_ws) = if self.on {
+                let at = |w: i32| (w.min(sun) as f32, (w - sun).max(0) as f32);
+                let (s0, i0) = at(self.was_w);
+                let (s1, i1) = at(self.car_w);
+                (s0 * late + s1 * (dt - late), i0 * late + i1 * (dt - late))
+            } else {
+                (0.0, 0.0)
+            };
             let ours = car.max(0).min(sun);
-            self.behind_ws += (reference - ours) as f32 * dt;
-            self.ref_solar_ws += reference as f32 * dt;
-            self.ref_import_ws += ref_import as f32 * dt;
+            self.behind_ws += solar_ws - ours as f32 * dt;
+            self.ref_solar_ws += solar_ws;
+            self.ref_import_ws += import_ws;
             self.our_import_ws += (car.max(0) - ours) as f32 * dt;
             let hl = half_life.total_millis().max(1) as f32 / 1000.0;
             let fade = 1.0 - (core::f32::consts::LN_2 * dt / hl).min(1.0);
@@ -112,6 +145,16 @@ impl Yardstick {
             self.our_starts *= fade;
         }
         self.last = Some((now, surplus_w, car_w));
+        if self.on
+            && self
+                .set_at
+                .is_none_or(|t| now.saturating_since(t) >= INTERVAL)
+        {
+            self.was_w = self.car_w;
+            self.car_w = surplus_w.clamp(min_w, max_w);
+            self.set_at = Some(now);
+            self.late_until = Some(now + FOLLOW);
+        }
         let switch = if self.on {
             surplus_w < min_w
         } else {
@@ -126,11 +169,14 @@ impl Yardstick {
         if now.saturating_since(since) >= delay {
             self.on = !self.on;
             self.since = None;
+            self.set_at = None;
             if self.on {
+                // The reference's car starts late too: nothing until the start takes effect.
+                self.car_w = surplus_w.clamp(min_w, max_w);
+                self.was_w = 0;
+                self.set_at = Some(now);
+                self.late_until = Some(now + lag);
                 self.ref_starts += 1.0;
-                // The reference's car starts late too.
-                self.behind_ws -=
-                    surplus_w.clamp(0, max_w) as f32 * lag.total_millis() as f32 / 1000.0;
             }
         }
     }
@@ -150,6 +196,11 @@ impl Yardstick {
         (self.our_starts, self.ref_starts)
     }
 
+    /// Grid energy sunfill's car and the reference's took lately, Wh.
+    pub fn imports_wh(&self) -> (f32, f32) {
+        (self.our_import_ws / 3600.0, self.ref_import_ws / 3600.0)
+    }
+
     /// Solar the reference took lately, Wh.
     pub fn reference_wh(&self) -> f32 {
         self.ref_solar_ws / 3600.0
@@ -158,5 +209,79 @@ impl Yardstick {
     /// How much solar sunfill is behind the reference lately, Wh (negative: ahead).
     pub fn behind_wh(&self) -> f32 {
         self.behind_ws / 3600.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SITE: Site = Site {
+        min_w: 4140,
+        max_w: 11040,
+        lag: Duration::from_secs(15),
+        half_life: Duration::from_secs(1 << 30),
+    };
+
+    /// Feeds `surplus(t)` every 10 s from `from` to `to` (s); sunfill's car draws nothing.
+    fn feed(y: &mut Yardstick, from: u64, to: u64, surplus: impl Fn(u64) -> i32) {
+        for t in (from..=to).step_by(10) {
+            y.update(Instant::from_secs(t), surplus(t), 0, &SITE);
+        }
+    }
+
+    #[test]
+    fn the_reference_starts_after_a_minute_and_its_car_a_start_delay_later() {
+        let mut y = Yardstick::new();
+        feed(&mut y, 0, 600, |_| 6000);
+        assert!(y.reference_on());
+        assert_eq!(y.starts(), (0.0, 1.0));
+        // On at 60 s, drawing from 75 s: 525 s of 6 kW (the half-life is far away).
+        let wh = 6000.0 * 525.0 / 3600.0;
+        assert!(
+            (y.reference_wh() - wh).abs() < 0.01 * wh,
+            "{}",
+            y.reference_wh()
+        );
+        assert!((y.behind_wh() - wh).abs() < 0.01 * wh);
+    }
+
+    #[test]
+    fn the_reference_sets_its_current_every_30_s_and_its_car_follows_5_s_later() {
+        // 6 kW until 300 s, then 9 kW: the reference sets the new current at its next control
+        // interval (it started at 60 s, so at 300 s) and the car draws it from 305 s.
+        let step = |t: u64| if t < 300 { 6000 } else { 9000 };
+        let mut y = Yardstick::new();
+        feed(&mut y, 0, 600, step);
+        let wh = (6000.0 * (305.0 - 75.0) + 9000.0 * (600.0 - 305.0)) / 3600.0;
+        assert!(
+            (y.reference_wh() - wh).abs() < 0.001 * wh,
+            "{} {wh}",
+            y.reference_wh()
+        );
+        // A change between two of its control intervals waits for the next one.
+        let step = |t: u64| if t < 310 { 6000 } else { 9000 };
+        let mut y = Yardstick::new();
+        feed(&mut y, 0, 600, step);
+        let wh = (6000.0 * (335.0 - 75.0) + 9000.0 * (600.0 - 335.0)) / 3600.0;
+        assert!(
+            (y.reference_wh() - wh).abs() < 0.001 * wh,
+            "{} {wh}",
+            y.reference_wh()
+        );
+    }
+
+    #[test]
+    fn in_a_dip_the_reference_holds_the_minimum_then_stops() {
+        let dip = |t: u64| if t < 600 { 6000 } else { 2000 };
+        let mut y = Yardstick::new();
+        feed(&mut y, 0, 1200, dip);
+        assert!(!y.reference_on());
+        let (ours, reference) = y.imports_wh();
+        assert_eq!(ours, 0.0);
+        // The car follows the drop 5 s late, then holds the minimum until the stop 180 s after
+        // the dip began.
+        let wh = ((6000.0 - 2000.0) * 5.0 + (4140.0 - 2000.0) * (780.0 - 605.0)) / 3600.0;
+        assert!((reference - wh).abs() < 0.01 * wh, "{reference} {wh}");
     }
 }
