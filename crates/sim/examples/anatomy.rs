@@ -46,8 +46,7 @@ impl Policy for Probe {
             // Surplus and car power as last measured; booked for this second.
             let s = m.pv_w - m.house_w;
             let car = m.car_w;
-            let solar = car.min(s.max(0.0)) / 3.6e6;
-            let import = (car - s.max(0.0)).max(0.0) / 3.6e6;
+            let (solar, import) = common::second_kwh(&m);
             if s >= self.p_min {
                 self.parts.solar_above += solar;
                 self.parts.import_above += import;

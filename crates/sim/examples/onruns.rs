@@ -50,9 +50,9 @@ impl Policy for Probe {
             self.last = Some(*m);
         }
         if let Some(m) = self.last {
-            let s = (m.pv_w - m.house_w).max(0.0);
-            self.acc.0 += m.car_w.min(s) / 3.6e6;
-            self.acc.1 += (m.car_w - s).max(0.0) / 3.6e6;
+            let (solar, import) = common::second_kwh(&m);
+            self.acc.0 += solar;
+            self.acc.1 += import;
         }
         let out = self.inner.step(now_s, reading);
         if let Some(w) = out {

@@ -36,7 +36,6 @@ impl Policy for Probe {
         }
         let out = self.inner.step(now_s, reading);
         if let (Some(m), Some(r)) = (self.last, self.inner.last_reason()) {
-            let s = (m.pv_w - m.house_w).max(0.0);
             let kind = format!("{r:?}");
             let kind = kind.split([' ', '{', '(']).next().unwrap_or("").to_string();
             let kind = if std::env::var("REASONS_DEPTH").is_ok()
@@ -51,9 +50,10 @@ impl Policy for Probe {
             } else {
                 kind
             };
+            let (solar, import) = common::second_kwh(&m);
             let e = self.book.entry(kind).or_default();
-            e.0 += m.car_w.min(s) / 3.6e6;
-            e.1 += (m.car_w - s).max(0.0) / 3.6e6;
+            e.0 += solar;
+            e.1 += import;
         }
         out
     }

@@ -183,6 +183,14 @@ pub struct Outcome {
 
 const WS_PER_KWH: f64 = 3_600_000.0;
 
+/// How the car's power `car_w` splits at a surplus `surplus_w` (PV - house), both in W: the solar
+/// part, `min(car power, max(surplus, 0))` as BENCHMARK.md defines `solar_kwh`, and the rest,
+/// which came from the grid.
+pub fn solar_and_grid_w(car_w: f64, surplus_w: f64) -> (f64, f64) {
+    let solar = car_w.min(surplus_w.max(0.0));
+    (solar, car_w - solar)
+}
+
 /// Replays `scenario` through the site of `config`, asking `policy` every second.
 ///
 /// If `trace` is given, it is cleared and filled with per-minute averages. Allocates nothing
@@ -261,7 +269,7 @@ pub fn simulate(
             minute_car += car_w;
             if plugged {
                 ev += car_w;
-                solar += car_w.min(surplus.max(0.0));
+                solar += solar_and_grid_w(car_w, surplus).0;
                 if surplus >= p_min {
                     bound_zero += surplus.min(p_max);
                 }
