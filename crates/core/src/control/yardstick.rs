@@ -248,27 +248,19 @@ mod tests {
 
     #[test]
     fn the_reference_sets_its_current_every_30_s_and_its_car_follows_5_s_later() {
-        // 6 kW until 300 s, then 9 kW: the reference sets the new current at its next control
-        // interval (it started at 60 s, so at 300 s) and the car draws it from 305 s.
-        let step = |t: u64| if t < 300 { 6000 } else { 9000 };
-        let mut y = Yardstick::new();
-        feed(&mut y, 0, 600, step);
-        let wh = (6000.0 * (305.0 - 75.0) + 9000.0 * (600.0 - 305.0)) / 3600.0;
-        assert!(
-            (y.reference_wh() - wh).abs() < 0.001 * wh,
-            "{} {wh}",
-            y.reference_wh()
-        );
+        // 6 kW, then 9 kW from `change`: the reference sets the new current at its next control
+        // interval (it started at 60 s, so at 300 s, 330 s, ...) and the car draws it 5 s later.
         // A change between two of its control intervals waits for the next one.
-        let step = |t: u64| if t < 310 { 6000 } else { 9000 };
-        let mut y = Yardstick::new();
-        feed(&mut y, 0, 600, step);
-        let wh = (6000.0 * (335.0 - 75.0) + 9000.0 * (600.0 - 335.0)) / 3600.0;
-        assert!(
-            (y.reference_wh() - wh).abs() < 0.001 * wh,
-            "{} {wh}",
-            y.reference_wh()
-        );
+        for (change, drawn) in [(300, 305.0), (310, 335.0)] {
+            let mut y = Yardstick::new();
+            feed(&mut y, 0, 600, |t| if t < change { 6000 } else { 9000 });
+            let wh = (6000.0 * (drawn - 75.0) + 9000.0 * (600.0 - drawn)) / 3600.0;
+            assert!(
+                (y.reference_wh() - wh).abs() < 0.001 * wh,
+                "change at {change} s: {} {wh}",
+                y.reference_wh()
+            );
+        }
     }
 
     #[test]
