@@ -148,9 +148,11 @@ pub struct Tuning {
     pub outlook_memory: Duration,
     /// Half-life of the future's weight when the outlook values charging.
     pub outlook_horizon: Duration,
-    /// Half-life of the yardstick's sums (solar, grid energy, starts of both controllers).
+    /// Half-life of the yardstick's sums (solar, grid energy, starts of both controllers); zero
+    /// (the default): no fading, the sums cover the charging session (reset when the car is
+    /// unplugged).
     pub yardstick_memory: Duration,
-    /// Follow the classic controller (start and hold when it would) while sunfill's solar lately
+    /// Follow the classic controller (start and hold when it would) while sunfill's solar in the session
     /// is behind its by more than this many Wh plus `follow_behind_permille` of its solar
     /// (0: never follow).
     pub follow_behind_wh: u32,
@@ -171,7 +173,7 @@ pub struct Tuning {
     /// (Meters and inverters often report every minute or five; Home Assistant publishes a
     /// sensor only when it changes.)
     pub decide_on_news: bool,
-    /// Steer the price of a start: for every this many starts sunfill made lately beyond
+    /// Steer the price of a start: for every this many starts sunfill made in the session beyond
     /// `steer_starts_permille` of the classic controller's, the price doubles; for every such
     /// step below, it halves, at most 8 x either way (0: fixed price).
     pub steer_starts: u32,
@@ -203,7 +205,7 @@ impl Default for Tuning {
             start_price_wh: 600,
             outlook_memory: Duration::from_secs(3600),
             outlook_horizon: Duration::from_secs(2400),
-            yardstick_memory: Duration::from_secs(24 * 3600),
+            yardstick_memory: Duration::ZERO,
             follow_behind_wh: 100,
             follow_behind_permille: 20,
             steer_import_wh: 300,

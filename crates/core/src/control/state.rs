@@ -352,6 +352,8 @@ impl Controller {
                 match s.value.state {
                     VehicleState::Disconnected => {
                         self.stop();
+                        // The next car is a new session: the comparison starts afresh.
+                        self.yardstick = Yardstick::new();
                         return (Deciamps::ZERO, Reason::NoCar);
                     }
                     VehicleState::Error => {
@@ -458,6 +460,11 @@ impl Controller {
     /// What the controller has learned about the surplus.
     pub fn outlook(&self) -> &Outlook {
         &self.outlook
+    }
+
+    /// How sunfill compares with the classic controller in this charging session.
+    pub fn yardstick(&self) -> &Yardstick {
+        &self.yardstick
     }
 
     /// The learned mean dip length.

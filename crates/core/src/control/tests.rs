@@ -108,6 +108,31 @@ fn no_car_means_zero_in_every_mode() {
 }
 
 #[test]
+fn unplugging_starts_a_new_session_for_the_yardstick() {
+    // Ten minutes of sun: the classic controller would have charged, and its sums stay (they
+    // cover the whole session and do not fade) until the car leaves.
+    let mut c = controller_pv();
+    run(&mut c, 0, 600, 8000);
+    run(&mut c, 600, 600, 0);
+    let solar = c.yardstick().reference_wh();
+    assert!(solar > 500.0, "{solar}");
+    assert_eq!(c.yardstick().starts().1, 1.0);
+    run(&mut c, 1200, 3000, 0);
+    assert_eq!(c.yardstick().reference_wh(), solar);
+    let now = Instant::from_secs(4200);
+    c.update(
+        now,
+        Input::Wallbox(WallboxReading {
+            state: VehicleState::Disconnected,
+            ..WallboxReading::default()
+        }),
+    );
+    assert_eq!(c.step(now).reason, Reason::NoCar);
+    assert_eq!(c.yardstick().reference_wh(), 0.0);
+    assert_eq!(c.yardstick().starts(), (0.0, 0.0));
+}
+
+#[test]
 fn limits_apply_to_pv_tracking() {
     let mut c = Controller::new(Config {
         max_current: Deciamps(100),

@@ -1,12 +1,15 @@
 //! The yardstick: what a classic threshold/delay controller (start after 60 s above the minimum
 //! power, stop after 180 s below it) would have charged from the same readings, and how sunfill
-//! compares with it lately (sums that fade with [`Tuning::yardstick_memory`]).
+//! compares with it over the charging session (by default; or over sums that fade with
+//! [`Tuning::yardstick_memory`]). A session is what a user judges a charger by: the car plugged in
+//! for a day or a week, and then the solar, grid energy and starts it got. A new session (the car
+//! unplugged) starts the comparison afresh.
 //!
 //! The [outlook](super::outlook) prices grid energy and starts by what they cost on average, and
 //! learns the weather from the last hour. On a day unlike the recent ones it can be wrong for
 //! hours, for example on a day of short, shallow dips where riding them is what catches the sun.
 //! The yardstick keeps sunfill honest against the controller users already know:
-//! - **follow**: while sunfill's solar lately is behind the classic controller's by more than
+//! - **follow**: while sunfill's solar in the session is behind the classic controller's by more than
 //!   [`Tuning::follow_behind_wh`] plus [`Tuning::follow_behind_permille`] of its solar, sunfill
 //!   starts and holds whenever the classic controller would, until it has caught up;
 //! - **steer the price of grid energy** ([`Tuning::steer_import_wh`]): halved for every step that
@@ -48,7 +51,8 @@ pub struct Site {
     pub max_w: i32,
     /// The car's delay from a start to drawing power.
     pub lag: Duration,
-    /// How fast old differences fade (half-life).
+    /// How fast old differences fade (half-life); zero: they never fade, the sums cover the whole
+    /// charging session.
     pub half_life: Duration,
 }
 
@@ -135,14 +139,16 @@ impl Yardstick {
             self.ref_solar_ws += solar_ws;
             self.ref_import_ws += import_ws;
             self.our_import_ws += (car.max(0) - ours) as f32 * dt;
-            let hl = half_life.total_millis().max(1) as f32 / 1000.0;
-            let fade = 1.0 - (core::f32::consts::LN_2 * dt / hl).min(1.0);
-            self.behind_ws *= fade;
-            self.ref_solar_ws *= fade;
-            self.ref_import_ws *= fade;
-            self.our_import_ws *= fade;
-            self.ref_starts *= fade;
-            self.our_starts *= fade;
+            if half_life > Duration::ZERO {
+                let hl = half_life.total_millis() as f32 / 1000.0;
+                let fade = 1.0 - (core::f32::consts::LN_2 * dt / hl).min(1.0);
+                self.behind_ws *= fade;
+                self.ref_solar_ws *= fade;
+                self.ref_import_ws *= fade;
+                self.our_import_ws *= fade;
+                self.ref_starts *= fade;
+                self.our_starts *= fade;
+            }
         }
         self.last = Some((now, surplus_w, car_w));
         if self.on
@@ -191,22 +197,22 @@ impl Yardstick {
         self.our_starts += 1.0;
     }
 
-    /// Starts of sunfill and of the reference lately (fading counts).
+    /// Starts of sunfill and of the reference in the session (or fading counts).
     pub fn starts(&self) -> (f32, f32) {
         (self.our_starts, self.ref_starts)
     }
 
-    /// Grid energy sunfill's car and the reference's took lately, Wh.
+    /// Grid energy sunfill's car and the reference's took in the session, Wh.
     pub fn imports_wh(&self) -> (f32, f32) {
         (self.our_import_ws / 3600.0, self.ref_import_ws / 3600.0)
     }
 
-    /// Solar the reference took lately, Wh.
+    /// Solar the reference took in the session, Wh.
     pub fn reference_wh(&self) -> f32 {
         self.ref_solar_ws / 3600.0
     }
 
-    /// How much solar sunfill is behind the reference lately, Wh (negative: ahead).
+    /// How much solar sunfill is behind the reference in the session, Wh (negative: ahead).
     pub fn behind_wh(&self) -> f32 {
         self.behind_ws / 3600.0
     }
@@ -220,7 +226,7 @@ mod tests {
         min_w: 4140,
         max_w: 11040,
         lag: Duration::from_secs(15),
-        half_life: Duration::from_secs(1 << 30),
+        half_life: Duration::ZERO,
     };
 
     /// Feeds `surplus(t)` every 10 s from `from` to `to` (s); sunfill's car draws nothing.
@@ -261,6 +267,27 @@ mod tests {
                 y.reference_wh()
             );
         }
+    }
+
+    #[test]
+    fn session_sums_never_fade_and_a_half_life_fades_them() {
+        // Ten minutes of sun, then two days of night.
+        let sun = |t: u64| if t < 600 { 6000 } else { 0 };
+        let mut session = Yardstick::new();
+        feed(&mut session, 0, 2 * 86_400, sun);
+        let wh = 6000.0 * (600.0 - 75.0) / 3600.0;
+        assert!((session.reference_wh() - wh).abs() < 0.01 * wh);
+        let mut fading = Yardstick::new();
+        let day = Site {
+            half_life: Duration::from_secs(86_400),
+            ..SITE
+        };
+        for t in (0..=2 * 86_400).step_by(10) {
+            fading.update(Instant::from_secs(t), sun(t), 0, &day);
+        }
+        // Two half-lives later a quarter is left.
+        let left = fading.reference_wh() / wh;
+        assert!((left - 0.25).abs() < 0.01, "{left}");
     }
 
     #[test]

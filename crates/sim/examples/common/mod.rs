@@ -25,6 +25,7 @@ pub fn parse(s: &str) -> Tuning {
             "dipcap" => t.dip_cap_secs = n as u32,
             "dipmean" => t.dip_mean_secs = n as u32,
             "margin" => t.start_margin_w = n as i32,
+            "tmargin" => t.track_margin_w = n as i32,
             "rdelay" => t.restart_delay = Duration::from_secs(n as u64),
             "rwin" => t.restart_window = Duration::from_secs(n as u64),
             "up" => t.up_step = Deciamps(n as u16),
