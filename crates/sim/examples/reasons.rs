@@ -1,7 +1,8 @@
 //! Which decisions does sunfill's grid energy and solar come from? Books every second of a run to
 //! the reason of the decision in effect (per reason kind), per scenario and phases; with
 //! `REASONS_DEPTH=1` holds are split by the surplus as a share of the minimum power (bucket 0:
-//! none, then 0-0.3, 0.3-0.5, 0.5-0.7, 0.7-0.85, 0.85-1).
+//! none, then 0-0.3, 0.3-0.5, 0.5-0.7, 0.7-0.85, 0.85-1). Each line ends with the starts, by the
+//! reason of the decision that started the car.
 //!
 //! `cargo run --release -p sunfill-sim --example reasons -- ../shared/data/scenarios [variant]`
 
@@ -24,6 +25,9 @@ struct Probe {
     p_min: f64,
     /// Reason kind -> (solar kWh, import kWh).
     book: BTreeMap<String, (f64, f64)>,
+    /// Reason kind of the decision that started the car -> starts.
+    starts: BTreeMap<String, u32>,
+    on: bool,
 }
 
 impl Policy for Probe {
@@ -35,6 +39,14 @@ impl Policy for Probe {
             self.last = Some(*m);
         }
         let out = self.inner.step(now_s, reading);
+        if let (Some(a), Some(r)) = (out, self.inner.last_reason()) {
+            if a > 0 && !self.on {
+                let kind = format!("{r:?}");
+                let kind = kind.split([' ', '{', '(']).next().unwrap_or("").to_string();
+                *self.starts.entry(kind).or_default() += 1;
+            }
+            self.on = a > 0;
+        }
         if let (Some(m), Some(r)) = (self.last, self.inner.last_reason()) {
             let kind = format!("{r:?}");
             let kind = kind.split([' ', '{', '(']).next().unwrap_or("").to_string();
@@ -74,6 +86,8 @@ fn main() {
                 last: None,
                 p_min: cfg.p_min_w(),
                 book: BTreeMap::new(),
+                starts: BTreeMap::new(),
+                on: false,
             };
             let m = simulate(&sc, &cfg, &mut p, None).metrics;
             let parts: Vec<String> = p
@@ -82,13 +96,15 @@ fn main() {
                 .filter(|(_, v)| v.0 + v.1 > 0.005)
                 .map(|(k, v)| format!("{k} {:.2}/{:.2}", v.0, v.1))
                 .collect();
+            let starts: Vec<String> = p.starts.iter().map(|(k, v)| format!("{k} {v}")).collect();
             println!(
-                "{:28} {ph}ph {:.2}/{:.2}/{} | {}",
+                "{:28} {ph}ph {:.2}/{:.2}/{} | {} | starts: {}",
                 sc.name,
                 m.solar_kwh,
                 m.import_kwh,
                 m.starts,
-                parts.join(", ")
+                parts.join(", "),
+                starts.join(", ")
             );
         }
     }
