@@ -26,62 +26,7 @@ use sunfill_sim::threshold_delay::ThresholdDelay;
 
 mod common;
 use common::rules::{Rule, RuleState, Site};
-
-/// The benchmark's car, as far as a shadow needs it.
-#[derive(Clone, Copy, Default)]
-struct ShadowCar {
-    eff: u16,
-    pending: Option<(u16, u64)>,
-    set: u16,
-}
-
-impl ShadowCar {
-    fn write(&mut self, v: u16, now: u64) -> bool {
-        let start = self.set == 0 && v > 0;
-        self.set = v;
-        if v == 0 {
-            self.eff = 0;
-            self.pending = None;
-        } else if self.eff == 0 {
-            match self.pending {
-                Some((_, due)) => self.pending = Some((v, due)),
-                None => self.pending = Some((v, now + 15)),
-            }
-        } else {
-            self.pending = Some((v, now + 5));
-        }
-        start
-    }
-    fn at(&mut self, now: u64) -> u16 {
-        if let Some((v, due)) = self.pending {
-            if due <= now {
-                self.eff = v;
-                self.pending = None;
-            }
-        }
-        self.eff
-    }
-}
-
-#[derive(Clone, Copy, Default)]
-struct Sums {
-    solar: f64,
-    import: f64,
-    starts: f64,
-}
-
-impl Sums {
-    fn book(&mut self, car_w: f64, s: f64, secs: f64) {
-        let sol = car_w.min(s.max(0.0));
-        self.solar += sol * secs / 3.6e6;
-        self.import += (car_w - sol) * secs / 3.6e6;
-    }
-    fn fade(&mut self, k: f64) {
-        self.solar *= k;
-        self.import *= k;
-        self.starts *= k;
-    }
-}
+use common::shadow::{ShadowCar, Sums};
 
 struct Shadow {
     state: RuleState,

@@ -47,6 +47,11 @@ impl SunfillPolicy {
     pub fn controller(&self) -> &Controller {
         &self.ctl
     }
+
+    /// The controller inside, to change its configuration between steps (experiments).
+    pub fn controller_mut(&mut self) -> &mut Controller {
+        &mut self.ctl
+    }
 }
 
 fn watts(x: f64) -> i32 {

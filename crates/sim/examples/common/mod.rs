@@ -1,5 +1,6 @@
 //! Shared by the tuning examples: `key=value,...` to a [`Tuning`].
 pub mod rules;
+pub mod shadow;
 
 use sunfill_core::control::Tuning;
 use sunfill_core::{Deciamps, Duration};
