@@ -26,6 +26,13 @@ struct Probe {
     acc: (f64, f64),
     /// By class: count, solar kWh, import kWh.
     book: [(u32, f64, f64); 5],
+    /// Power at the minimum current, W.
+    p_min: f64,
+    /// Since the last stop: what holding the minimum would have cost (grid kWh) and given (solar
+    /// kWh), and the seconds.
+    gap: Option<(f64, f64, u64)>,
+    /// Each stop that was followed by a restart: that hold's grid energy, solar and length.
+    gaps: Vec<(f64, f64, u64)>,
 }
 
 impl Probe {
@@ -53,14 +60,24 @@ impl Policy for Probe {
             let (solar, import) = common::second_kwh(&m);
             self.acc.0 += solar;
             self.acc.1 += import;
+            if let Some(g) = self.gap.as_mut() {
+                let sun = (m.pv_w - m.house_w).max(0.0).min(self.p_min);
+                g.0 += (self.p_min - sun) / 3.6e6;
+                g.1 += sun / 3.6e6;
+                g.2 += 1;
+            }
         }
         let out = self.inner.step(now_s, reading);
         if let Some(w) = out {
             if self.setpoint == 0 && w != 0 {
                 self.close(now_s);
                 self.on_since = Some(now_s);
+                if let Some(g) = self.gap.take() {
+                    self.gaps.push(g);
+                }
             } else if self.setpoint != 0 && w == 0 {
                 self.close(now_s);
+                self.gap = Some((0.0, 0.0, 0));
             }
             self.setpoint = w;
         }
@@ -73,6 +90,7 @@ fn main() {
     let dir = PathBuf::from(args.next().unwrap_or("../shared/data/scenarios".into()));
     let variant = args.next().unwrap_or_default();
     let mut totals = [[(0u32, 0.0f64, 0.0f64); 5]; 2];
+    let mut gaps = Vec::new();
     for f in Scenario::files_in(&dir).expect("scenario dir") {
         let Ok(sc) = Scenario::read(&f) else { continue };
         for ph in [1u8, 3] {
@@ -91,8 +109,14 @@ fn main() {
                     setpoint: 0,
                     acc: (0.0, 0.0),
                     book: Default::default(),
+                    p_min: cfg.p_min_w(),
+                    gap: None,
+                    gaps: Vec::new(),
                 };
                 simulate(&sc, &cfg, &mut p, None);
+                if k == 0 {
+                    gaps.extend(p.gaps.iter().copied());
+                }
                 p.close(sc.duration_s());
                 let line: Vec<String> = p
                     .book
@@ -107,6 +131,28 @@ fn main() {
                 let who = if k == 0 { "ours" } else { "td  " };
                 println!("{:28} {ph}ph {who} | {}", sc.name, line.join(" | "));
             }
+        }
+    }
+    // With hindsight: the restarts that holding the minimum through the gap before them would
+    // have saved most cheaply (least grid energy first).
+    gaps.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let (mut import, mut solar) = (0.0, 0.0);
+    println!("restarts saved by holding the gaps before them, cheapest first (n: grid kWh / solar kWh):");
+    let marks: Vec<String> = gaps
+        .iter()
+        .enumerate()
+        .filter_map(|(n, g)| {
+            import += g.0;
+            solar += g.1;
+            [5, 10, 15, 20, 25, 30, 40, 50]
+                .contains(&(n + 1))
+                .then(|| format!("{}: {import:.2} / {solar:.2}", n + 1))
+        })
+        .collect();
+    println!("  {} (of {} restarts)", marks.join(", "), gaps.len());
+    if std::env::var("ONRUNS_GAPS").is_ok() {
+        for g in gaps.iter().take(40) {
+            println!("  gap {:4} s  grid {:.3} kWh  solar {:.3} kWh", g.2, g.0, g.1);
         }
     }
     println!("on-period length classes (min): <3 | <6 | <15 | <60 | longer; count solar/import");
