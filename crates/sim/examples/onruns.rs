@@ -115,7 +115,7 @@ fn main() {
                 };
                 simulate(&sc, &cfg, &mut p, None);
                 if k == 0 {
-                    gaps.extend(p.gaps.iter().copied());
+                    gaps.extend(p.gaps.iter().map(|&g| (g, sc.name.clone(), ph)));
                 }
                 p.close(sc.duration_s());
                 let line: Vec<String> = p
@@ -135,13 +135,15 @@ fn main() {
     }
     // With hindsight: the restarts that holding the minimum through the gap before them would
     // have saved most cheaply (least grid energy first).
-    gaps.sort_by(|a, b| a.0.total_cmp(&b.0));
+    gaps.sort_by(|a, b| a.0 .0.total_cmp(&b.0 .0));
     let (mut import, mut solar) = (0.0, 0.0);
-    println!("restarts saved by holding the gaps before them, cheapest first (n: grid kWh / solar kWh):");
+    println!(
+        "restarts saved by holding the gaps before them, cheapest first (n: grid kWh / solar kWh):"
+    );
     let marks: Vec<String> = gaps
         .iter()
         .enumerate()
-        .filter_map(|(n, g)| {
+        .filter_map(|(n, (g, _, _))| {
             import += g.0;
             solar += g.1;
             [5, 10, 15, 20, 25, 30, 40, 50]
@@ -151,8 +153,11 @@ fn main() {
         .collect();
     println!("  {} (of {} restarts)", marks.join(", "), gaps.len());
     if std::env::var("ONRUNS_GAPS").is_ok() {
-        for g in gaps.iter().take(40) {
-            println!("  gap {:4} s  grid {:.3} kWh  solar {:.3} kWh", g.2, g.0, g.1);
+        for (g, name, ph) in gaps.iter().take(40) {
+            println!(
+                "  gap {:4} s  grid {:.3} kWh  solar {:.3} kWh  {name} {ph}ph",
+                g.2, g.0, g.1
+            );
         }
     }
     println!("on-period length classes (min): <3 | <6 | <15 | <60 | longer; count solar/import");
