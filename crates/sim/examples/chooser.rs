@@ -13,11 +13,7 @@
 #![allow(clippy::expect_used, clippy::unwrap_used, missing_docs)]
 
 use std::path::PathBuf;
-use sunfill_sim::goal::run_violations;
-use sunfill_sim::model::{simulate, Metrics};
 use sunfill_sim::policy::{Measurement, Policy};
-use sunfill_sim::runner::{site_config, RunOptions};
-use sunfill_sim::scenario::Scenario;
 use sunfill_sim::sunfill_policy::SunfillPolicy;
 use sunfill_sim::threshold_delay::ThresholdDelay;
 
@@ -138,87 +134,36 @@ fn main() {
             settings.push((l, w));
         }
     }
-    let files = Scenario::files_in(&dir).expect("scenario dir");
-    let scenarios: Vec<Scenario> = files.iter().map(|f| Scenario::read(f).unwrap()).collect();
-    let opts = RunOptions::default();
-    let mut jobs = Vec::new();
-    for sc in &scenarios {
-        for ph in [1u8, 3] {
-            jobs.push((sc, ph));
-        }
-    }
-    let out: Vec<(String, u8, Metrics, Metrics, Metrics)> = std::thread::scope(|scope| {
-        let hs: Vec<_> = jobs
+    let summary = common::shadow::run_and_report(&dir, |ph, _| {
+        let shadows = settings
             .iter()
-            .map(|&(sc, ph)| {
-                let settings = settings.clone();
-                let opts = &opts;
-                scope.spawn(move || {
-                    let cfg = site_config(sc, ph, opts).unwrap();
-                    let shadows = settings
-                        .iter()
-                        .map(|&(l, w)| {
-                            let mut t = shadow_tuning;
-                            t.import_weight_permille = l;
-                            t.start_price_wh = w;
-                            Runner {
-                                policy: SunfillPolicy::with_config(common::config(ph, t), ph),
-                                car: ShadowCar::default(),
-                                sums: Sums::default(),
-                            }
-                        })
-                        .collect();
-                    let mut p = Chooser {
-                        settings,
-                        shadows,
-                        td: Runner {
-                            policy: ThresholdDelay::new(ph),
-                            car: ShadowCar::default(),
-                            sums: Sums::default(),
-                        },
-                        real: SunfillPolicy::with_config(common::config(ph, real_tuning), ph),
-                        volts: 230.0 * f64::from(ph),
-                        last: None,
-                        alpha,
-                        beta,
-                        kappa,
-                        chosen: usize::MAX,
-                    };
-                    let ours = simulate(sc, &cfg, &mut p, None).metrics;
-                    let (td, seed) = common::baselines(sc, &cfg, ph);
-                    (sc.name.clone(), ph, ours, td, seed)
-                })
+            .map(|&(l, w)| {
+                let mut t = shadow_tuning;
+                t.import_weight_permille = l;
+                t.start_price_wh = w;
+                Runner {
+                    policy: SunfillPolicy::with_config(common::config(ph, t), ph),
+                    car: ShadowCar::default(),
+                    sums: Sums::default(),
+                }
             })
             .collect();
-        hs.into_iter().map(|h| h.join().unwrap()).collect()
-    });
-    let (mut s, mut i, mut n, mut ts, mut ti, mut tn, mut sn) = (0.0, 0.0, 0, 0.0, 0.0, 0, 0);
-    let mut bad = Vec::new();
-    for (name, ph, o, td, seed) in &out {
-        s += o.solar_kwh;
-        i += o.import_kwh;
-        n += o.starts;
-        ts += td.solar_kwh;
-        ti += td.import_kwh;
-        tn += td.starts;
-        sn += seed.starts;
-        let ok = run_violations(o, td, seed).is_empty();
-        if !ok {
-            bad.push(name.clone() + "/" + &ph.to_string());
+        Chooser {
+            settings: settings.clone(),
+            shadows,
+            td: Runner {
+                policy: ThresholdDelay::new(ph),
+                car: ShadowCar::default(),
+                sums: Sums::default(),
+            },
+            real: SunfillPolicy::with_config(common::config(ph, real_tuning), ph),
+            volts: 230.0 * f64::from(ph),
+            last: None,
+            alpha,
+            beta,
+            kappa,
+            chosen: usize::MAX,
         }
-        println!(
-            "   {name:34} {ph}ph  ours {:6.2}/{:5.2}/{:3}  td {:6.2}/{:5.2}/{:3}{}",
-            o.solar_kwh,
-            o.import_kwh,
-            o.starts,
-            td.solar_kwh,
-            td.import_kwh,
-            td.starts,
-            if ok { "" } else { "  BAD" }
-        );
-    }
-    println!(
-        "chooser a{alpha} b{beta} k{kappa}: solar {s:.1} ({:.3} td) import {i:.2} ({:.3} td) starts {n} ({:.3} td, {:.3} seed) bad {bad:?}",
-        s / ts, i / ti, f64::from(n) / f64::from(tn), f64::from(n) / f64::from(sn)
-    );
+    });
+    println!("chooser a{alpha} b{beta} k{kappa}: {summary}");
 }

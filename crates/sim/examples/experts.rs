@@ -17,11 +17,7 @@
 #![allow(clippy::expect_used, clippy::unwrap_used, missing_docs)]
 
 use std::path::PathBuf;
-use sunfill_sim::goal::run_violations;
-use sunfill_sim::model::{simulate, Metrics};
 use sunfill_sim::policy::{Measurement, Policy};
-use sunfill_sim::runner::{site_config, RunOptions};
-use sunfill_sim::scenario::Scenario;
 use sunfill_sim::threshold_delay::ThresholdDelay;
 
 mod common;
@@ -166,89 +162,39 @@ fn main() {
         &[0, 60, 120, 180],
         &[1.0, 1.25],
     );
-    let files = Scenario::files_in(&dir).expect("scenario dir");
-    let scenarios: Vec<Scenario> = files.iter().map(|f| Scenario::read(f).unwrap()).collect();
-    let opts = RunOptions::default();
-    let mut jobs = Vec::new();
-    for sc in &scenarios {
-        for ph in [1u8, 3] {
-            jobs.push((sc, ph));
-        }
-    }
-    let out: Vec<(String, u8, Metrics, Metrics, Metrics)> = std::thread::scope(|scope| {
-        let hs: Vec<_> = jobs
-            .iter()
-            .map(|&(sc, ph)| {
-                let rules = rules.clone();
-                let opts = &opts;
-                scope.spawn(move || {
-                    let cfg = site_config(sc, ph, opts).unwrap();
-                    let site = Site {
-                        p_min: cfg.p_min_w(),
-                        p_max: cfg.p_max_w(),
-                        volts: 230.0 * f64::from(ph),
-                    };
-                    let mut p = Experts {
-                        shadows: rules
-                            .iter()
-                            .map(|_| Shadow {
-                                state: RuleState::new(std::env::var("RULES_ON_CHANGE").is_ok()),
-                                car: ShadowCar::default(),
-                                sums: Sums::default(),
-                            })
-                            .collect(),
-                        rules,
-                        td: ThresholdDelay::new(ph),
-                        td_car: ShadowCar::default(),
-                        td_sums: Sums::default(),
-                        site,
-                        last: None,
-                        real: RuleState::new(std::env::var("RULES_ON_CHANGE").is_ok()),
-                        alpha,
-                        beta,
-                        kappa,
-                        tau: half / std::f64::consts::LN_2,
-                        current: 0,
-                        switch,
-                        rho,
-                        period,
-                        last_choice: None,
-                    };
-                    let ours = simulate(sc, &cfg, &mut p, None).metrics;
-                    let (td, seed) = common::baselines(sc, &cfg, ph);
-                    (sc.name.clone(), ph, ours, td, seed)
+    let summary = common::shadow::run_and_report(&dir, |ph, cfg| {
+        let rules = rules.clone();
+        let site = Site {
+            p_min: cfg.p_min_w(),
+            p_max: cfg.p_max_w(),
+            volts: 230.0 * f64::from(ph),
+        };
+        Experts {
+            shadows: rules
+                .iter()
+                .map(|_| Shadow {
+                    state: RuleState::new(std::env::var("RULES_ON_CHANGE").is_ok()),
+                    car: ShadowCar::default(),
+                    sums: Sums::default(),
                 })
-            })
-            .collect();
-        hs.into_iter().map(|h| h.join().unwrap()).collect()
-    });
-    let (mut s, mut i, mut n, mut ts, mut ti, mut tn, mut sn) = (0.0, 0.0, 0, 0.0, 0.0, 0, 0);
-    let mut bad = Vec::new();
-    for (name, ph, o, td, seed) in &out {
-        s += o.solar_kwh;
-        i += o.import_kwh;
-        n += o.starts;
-        ts += td.solar_kwh;
-        ti += td.import_kwh;
-        tn += td.starts;
-        sn += seed.starts;
-        let ok = run_violations(o, td, seed).is_empty();
-        if !ok {
-            bad.push(name.clone() + "/" + &ph.to_string());
+                .collect(),
+            rules,
+            td: ThresholdDelay::new(ph),
+            td_car: ShadowCar::default(),
+            td_sums: Sums::default(),
+            site,
+            last: None,
+            real: RuleState::new(std::env::var("RULES_ON_CHANGE").is_ok()),
+            alpha,
+            beta,
+            kappa,
+            tau: half / std::f64::consts::LN_2,
+            current: 0,
+            switch,
+            rho,
+            period,
+            last_choice: None,
         }
-        println!(
-            "   {name:34} {ph}ph  ours {:6.2}/{:5.2}/{:3}  td {:6.2}/{:5.2}/{:3}{}",
-            o.solar_kwh,
-            o.import_kwh,
-            o.starts,
-            td.solar_kwh,
-            td.import_kwh,
-            td.starts,
-            if ok { "" } else { "  BAD" }
-        );
-    }
-    println!(
-        "experts a{alpha} b{beta} k{kappa} h{half} sw{switch} r{rho} p{period}: solar {s:.1} ({:.3} td) import {i:.2} ({:.3} td) starts {n} ({:.3} td, {:.3} seed) bad {bad:?}",
-        s / ts, i / ti, f64::from(n) / f64::from(tn), f64::from(n) / f64::from(sn)
-    );
+    });
+    println!("experts a{alpha} b{beta} k{kappa} h{half} sw{switch} r{rho} p{period}: {summary}");
 }
