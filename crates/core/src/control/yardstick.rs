@@ -73,17 +73,19 @@ pub struct Yardstick {
     since: Option<Instant>,
     /// The last booking: time, surplus and sunfill's car power.
     last: Option<(Instant, i32, i32)>,
-    /// Solar the reference took minus what sunfill took, fading, W*s.
-    behind_ws: f32,
-    /// Solar the reference took, fading, W*s.
-    ref_solar_ws: f32,
-    /// Grid energy the reference's car took, fading, W*s.
-    ref_import_ws: f32,
-    /// Grid energy sunfill's car took, fading, W*s.
-    our_import_ws: f32,
-    /// Starts of the reference, fading.
+    /// Solar the reference took minus what sunfill took in the session (or fading), W*s. The
+    /// energy sums are `f64`: over a session of weeks they grow past what `f32` adds a 10 s
+    /// booking to without losing it.
+    behind_ws: f64,
+    /// Solar the reference took, W*s.
+    ref_solar_ws: f64,
+    /// Grid energy the reference's car took, W*s.
+    ref_import_ws: f64,
+    /// Grid energy sunfill's car took, W*s.
+    our_import_ws: f64,
+    /// Starts of the reference.
     ref_starts: f32,
-    /// Starts of sunfill, fading.
+    /// Starts of sunfill.
     our_starts: f32,
 }
 
@@ -135,19 +137,19 @@ impl Yardstick {
                 (0.0, 0.0)
             };
             let ours = car.max(0).min(sun);
-            self.behind_ws += solar_ws - ours as f32 * dt;
-            self.ref_solar_ws += solar_ws;
-            self.ref_import_ws += import_ws;
-            self.our_import_ws += (car.max(0) - ours) as f32 * dt;
+            self.behind_ws += f64::from(solar_ws - ours as f32 * dt);
+            self.ref_solar_ws += f64::from(solar_ws);
+            self.ref_import_ws += f64::from(import_ws);
+            self.our_import_ws += f64::from((car.max(0) - ours) as f32 * dt);
             if half_life > Duration::ZERO {
                 let hl = half_life.total_millis() as f32 / 1000.0;
-                let fade = 1.0 - (core::f32::consts::LN_2 * dt / hl).min(1.0);
+                let fade = f64::from(1.0 - (core::f32::consts::LN_2 * dt / hl).min(1.0));
                 self.behind_ws *= fade;
                 self.ref_solar_ws *= fade;
                 self.ref_import_ws *= fade;
                 self.our_import_ws *= fade;
-                self.ref_starts *= fade;
-                self.our_starts *= fade;
+                self.ref_starts *= fade as f32;
+                self.our_starts *= fade as f32;
             }
         }
         self.last = Some((now, surplus_w, car_w));
@@ -204,17 +206,20 @@ impl Yardstick {
 
     /// Grid energy sunfill's car and the reference's took in the session, Wh.
     pub fn imports_wh(&self) -> (f32, f32) {
-        (self.our_import_ws / 3600.0, self.ref_import_ws / 3600.0)
+        (
+            (self.our_import_ws / 3600.0) as f32,
+            (self.ref_import_ws / 3600.0) as f32,
+        )
     }
 
     /// Solar the reference took in the session, Wh.
     pub fn reference_wh(&self) -> f32 {
-        self.ref_solar_ws / 3600.0
+        (self.ref_solar_ws / 3600.0) as f32
     }
 
     /// How much solar sunfill is behind the reference in the session, Wh (negative: ahead).
     pub fn behind_wh(&self) -> f32 {
-        self.behind_ws / 3600.0
+        (self.behind_ws / 3600.0) as f32
     }
 }
 
@@ -288,6 +293,18 @@ mod tests {
         // Two half-lives later a quarter is left.
         let left = fading.reference_wh() / wh;
         assert!((left - 0.25).abs() < 0.01, "{left}");
+    }
+
+    #[test]
+    fn a_month_long_session_adds_up() {
+        // 30 days of 6 kW: sums of 1.6e10 W*s, to which every 10 s reading adds 6e4.
+        let mut y = Yardstick::new();
+        let end = 30 * 86_400;
+        feed(&mut y, 0, end, |_| 6000);
+        let wh = 6000.0 * (end as f64 - 75.0) / 3600.0;
+        let got = f64::from(y.reference_wh());
+        assert!((got - wh).abs() < 1e-4 * wh, "{got} {wh}");
+        assert!((f64::from(y.behind_wh()) - wh).abs() < 1e-4 * wh);
     }
 
     #[test]
