@@ -42,6 +42,30 @@ pub struct LoadpointView {
     pub reason: String,
     /// The reason as a stable code (for automations), e.g. `holding`.
     pub reason_code: String,
+    /// This session in `pv` and `minpv` mode beside a classic threshold/delay controller on the
+    /// same readings.
+    pub vs_classic: VsClassic,
+}
+
+/// sunfill's charging session beside what a classic threshold/delay controller (start after
+/// 60 s of surplus, stop after 180 s without) would have done on the same readings. Both sides
+/// come from the controller's own books (10 s readings), so they compare like with like; they
+/// can differ a little from the wallbox's counters. Zero until the first solar decision; a new
+/// session starts when the car is unplugged.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct VsClassic {
+    /// Solar energy sunfill put into the car, kWh.
+    pub solar_kwh: f64,
+    /// Grid energy sunfill put into the car, kWh.
+    pub grid_kwh: f64,
+    /// Starts sunfill made.
+    pub starts: u32,
+    /// Solar energy the classic controller would have put into the car, kWh.
+    pub classic_solar_kwh: f64,
+    /// Grid energy the classic controller would have put into the car, kWh.
+    pub classic_grid_kwh: f64,
+    /// Starts the classic controller would have made.
+    pub classic_starts: u32,
 }
 
 /// The site's power flows; `None` where a reading is missing or stale.

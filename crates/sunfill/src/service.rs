@@ -109,6 +109,12 @@ impl Service {
         (self.wallbox, self.wallbox_online)
     }
 
+    /// This session beside the classic threshold/delay controller (see
+    /// [`Yardstick`](sunfill_core::control::yardstick::Yardstick)).
+    pub fn yardstick(&self) -> &sunfill_core::control::yardstick::Yardstick {
+        self.controller.yardstick()
+    }
+
     /// Phases the car charges on (configured, measured or assumed).
     pub fn phases(&self) -> u8 {
         self.controller.phases()

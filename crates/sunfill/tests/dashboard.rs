@@ -496,6 +496,23 @@ async fn the_demo_dashboard_switches_the_mode_and_the_box_follows() {
         .await
         .unwrap();
 
+    // In the clear morning sun both sunfill and the classic controller it is measured against
+    // start; the card shows the two side by side.
+    cdp.wait_for(
+        "window.sunfill.view.loadpoints[0].vs_classic.classic_starts >= 1 \
+         && window.sunfill.view.loadpoints[0].vs_classic.starts >= 1",
+        30,
+    )
+    .await
+    .unwrap();
+    let vs = "document.querySelector('[data-loadpoint=\"demo\"] .vs-classic')";
+    cdp.wait_for(
+        &format!("!{vs}.hidden && {vs}.textContent.includes('classic') && {vs}.textContent.includes('starts')"),
+        20,
+    )
+    .await
+    .unwrap();
+
     // "Fast" in the browser: the box must be told 16 A, read back from register 261.
     let sel = "[data-loadpoint=\"demo\"] button[data-mode=\"now\"]";
     click(&mut cdp, sel).await.unwrap();

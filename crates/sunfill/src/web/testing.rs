@@ -197,6 +197,8 @@ impl FakeSite {
                 },
                 reason,
                 reason_code: code.to_string(),
+                // The fake site runs no controller, so it has nothing to compare.
+                vs_classic: Default::default(),
             });
         }
         // The home battery takes what is left (up to 3 kW) and covers the night.

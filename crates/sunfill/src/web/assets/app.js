@@ -105,6 +105,14 @@
       setText($(".lp-share", c), share == null ? "no energy yet" : pct(share));
       $(".sharebar .solar", c).style.width = (share == null ? 0 : share) + "%";
       $(".sharebar .grid", c).style.width = (share == null ? 0 : 100 - share) + "%";
+      const vs = lp.vs_classic, vsEl = $(".vs-classic", c);
+      const compared = vs && (vs.solar_kwh > 0 || vs.classic_solar_kwh > 0 || vs.starts > 0 || vs.classic_starts > 0);
+      vsEl.hidden = !compared;
+      if (compared) {
+        const k = (v) => (v < 10 ? v.toFixed(2) : v.toFixed(1)) + " kWh";
+        setText(vsEl, "This session vs. a classic 60 s / 180 s controller: solar " + k(vs.solar_kwh) + " vs " + k(vs.classic_solar_kwh) +
+          " · grid " + k(vs.grid_kwh) + " vs " + k(vs.classic_grid_kwh) + " · starts " + vs.starts + " vs " + vs.classic_starts);
+      }
       const f = $(".limits-form", c);
       for (const [k, v] of [["min_current", lp.min_current_a], ["max_current", lp.max_current_a], ["fixed_current", lp.fixed_current_a]]) {
         const input = f.elements[k];
