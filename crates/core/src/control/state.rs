@@ -79,6 +79,8 @@ pub struct Controller {
     battery: Option<Sample<i32>>,
     soc: Option<Sample<u8>>,
     wallbox: Option<Sample<WallboxReading>>,
+    /// The car's power in the latest wallbox reading when the grid was last read, W.
+    car_at_grid: Option<i32>,
     measured_phases: Option<u8>,
     /// Readings the source withdrew (one bit per [`Signal`]), until a value arrives again.
     withdrawn: u8,
@@ -119,6 +121,7 @@ impl Controller {
             battery: None,
             soc: None,
             wallbox: None,
+            car_at_grid: None,
             measured_phases: None,
             withdrawn: 0,
             has_battery: false,
@@ -197,7 +200,10 @@ impl Controller {
         };
         self.withdrawn &= !signal.bit();
         match input {
-            Input::Grid(w) => self.grid = Some(Sample { value: w, at: now }),
+            Input::Grid(w) => {
+                self.grid = Some(Sample { value: w, at: now });
+                self.car_at_grid = self.wallbox.map(|w| w.value.power_w);
+            }
             Input::Pv(w) => self.pv = Some(Sample { value: w, at: now }),
             Input::House(w) => self.house = Some(Sample { value: w, at: now }),
             Input::Battery(w) => {
@@ -211,6 +217,10 @@ impl Controller {
                     self.measured_phases = Some(if phases >= 2 { 3 } else { 1 });
                 }
                 self.wallbox = Some(Sample { value: r, at: now });
+                // Read at the same moment as the grid: part of the same picture.
+                if self.grid.is_some_and(|g| g.at == now) {
+                    self.car_at_grid = Some(r.power_w);
+                }
             }
         }
     }
@@ -275,7 +285,15 @@ impl Controller {
         let ages = self.config.max_age;
         let grid = self.fresh(now, self.grid, ages.grid, Signal::Grid, "grid")?;
         let wallbox = self.fresh(now, self.wallbox, ages.wallbox, Signal::Wallbox, "wallbox")?;
-        let raw = wallbox.power_w.saturating_sub(grid);
+        // The grid reading counts the car at what it drew then. A wallbox reading newer than the
+        // grid reading would count a change of the car's power twice (just after a start, the
+        // car's new draw plus the export it has not yet taken away: twice the sun), so the car
+        // is taken from the wallbox reading that was the latest when the grid was read.
+        let car_w = match (self.grid, self.wallbox, self.car_at_grid) {
+            (Some(g), Some(w), Some(c)) if w.at > g.at => c,
+            _ => wallbox.power_w,
+        };
+        let raw = car_w.saturating_sub(grid);
         // A site that has shown a battery must keep showing it: without the reading, battery
         // discharge into the car would be invisible.
         let battery = if self.has_battery {

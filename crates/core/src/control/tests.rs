@@ -133,6 +133,38 @@ fn unplugging_starts_a_new_session_for_the_yardstick() {
 }
 
 #[test]
+fn the_car_is_counted_as_it_was_when_the_grid_was_read() {
+    // 5 kW exported with the car off; the car starts and the wallbox reports its 5 kW before the
+    // grid meter reports the export gone. The surplus stays 5 kW, not 10 kW.
+    let mut c = controller_pv();
+    let wallbox = |w: i32| {
+        Input::Wallbox(WallboxReading {
+            power_w: w,
+            currents: [Deciamps::ZERO; 3],
+            voltages: [230; 3],
+            state: if w > 0 {
+                VehicleState::Charging
+            } else {
+                VehicleState::Connected
+            },
+        })
+    };
+    let t = Instant::from_secs;
+    c.update(t(0), Input::Grid(-5000));
+    c.update(t(0), wallbox(0));
+    assert_eq!(c.surplus(t(0)), Ok(5000));
+    c.update(t(2), wallbox(3000));
+    c.update(t(4), wallbox(5000));
+    assert_eq!(c.surplus(t(4)), Ok(5000));
+    c.update(t(6), Input::Grid(0));
+    assert_eq!(c.surplus(t(6)), Ok(5000));
+    // Readings of the same moment pair as they are.
+    c.update(t(10), Input::Grid(-1000));
+    c.update(t(10), wallbox(5000));
+    assert_eq!(c.surplus(t(10)), Ok(6000));
+}
+
+#[test]
 fn limits_apply_to_pv_tracking() {
     let mut c = Controller::new(Config {
         max_current: Deciamps(100),
