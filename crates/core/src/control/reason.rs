@@ -102,14 +102,14 @@ pub enum Reason {
         needed_w: i32,
     },
     /// Charging (or holding) as the classic threshold/delay controller would, because sunfill has
-    /// lately taken less sun than it would have (see the
+    /// taken less sun in this session than it would have (see the
     /// [yardstick](super::yardstick)).
     CatchingUp {
         /// The setpoint.
         current: Deciamps,
         /// Surplus available to the car, W.
         surplus_w: i32,
-        /// Solar sunfill is behind the classic controller lately, Wh.
+        /// Solar sunfill is behind the classic controller in this session, Wh.
         behind_wh: i32,
     },
     /// `minpv`: minimum current, surplus below it.
@@ -194,7 +194,7 @@ impl fmt::Display for Reason {
                 behind_wh,
             } => write!(
                 f,
-                "catching up: {} Wh less sun lately than a classic controller would have taken; \
+                "catching up: {} Wh less sun this session than a classic controller would have taken; \
                  charging at {} as it would (surplus {})",
                 behind_wh,
                 current,
