@@ -64,6 +64,28 @@ pub fn render(view: &View) -> Result<String, std::fmt::Error> {
     let session = family();
     let total = family();
     let online = family();
+    // This session beside the classic threshold/delay controller on the same readings.
+    let (vs_solar, vs_grid, vs_starts) = (family(), family(), family());
+    for lp in &view.loadpoints {
+        let v = &lp.vs_classic;
+        for (controller, solar, grid, starts) in [
+            ("sunfill", v.solar_kwh, v.grid_kwh, v.starts),
+            (
+                "classic",
+                v.classic_solar_kwh,
+                v.classic_grid_kwh,
+                v.classic_starts,
+            ),
+        ] {
+            let l = vec![
+                ("loadpoint".to_string(), lp.name.clone()),
+                ("controller".to_string(), controller.to_string()),
+            ];
+            vs_solar.get_or_create(&l).set(solar);
+            vs_grid.get_or_create(&l).set(grid);
+            vs_starts.get_or_create(&l).set(f64::from(starts));
+        }
+    }
     for lp in &view.loadpoints {
         let l = vec![("loadpoint".to_string(), lp.name.clone())];
         car.get_or_create(&l).set(lp.power_w);
@@ -99,6 +121,24 @@ pub fn render(view: &View) -> Result<String, std::fmt::Error> {
         total,
     );
     reg.register("wallbox_online", "1 when the wallbox answers", online);
+    reg.register_with_unit(
+        "session_solar",
+        "Solar energy into the car this session (pv and minpv mode), from the controller's books: \
+         sunfill's, and a classic threshold/delay controller's on the same readings",
+        Unit::Other("kilowatt_hours".into()),
+        vs_solar,
+    );
+    reg.register_with_unit(
+        "session_grid",
+        "Grid energy into the car this session, as session_solar",
+        Unit::Other("kilowatt_hours".into()),
+        vs_grid,
+    );
+    reg.register(
+        "session_starts",
+        "Charging starts this session, as session_solar",
+        vs_starts,
+    );
     let mut out = String::new();
     encode(&mut out, &reg)?;
     Ok(out)

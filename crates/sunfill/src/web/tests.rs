@@ -310,6 +310,9 @@ async fn metrics_are_prometheus_text() {
         "sunfill_setpoint_amperes{loadpoint=\"garage\"}",
         "sunfill_session_energy_kilowatt_hours{loadpoint=\"garage\"}",
         "sunfill_wallbox_online{loadpoint=\"garage\"} 1",
+        "sunfill_session_solar_kilowatt_hours{loadpoint=\"garage\",controller=\"sunfill\"}",
+        "sunfill_session_grid_kilowatt_hours{loadpoint=\"garage\",controller=\"classic\"}",
+        "sunfill_session_starts{loadpoint=\"garage\",controller=\"classic\"}",
         "sunfill_mqtt_connected 1",
         "# EOF",
     ] {
