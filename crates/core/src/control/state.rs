@@ -288,11 +288,9 @@ impl Controller {
         // The grid reading counts the car at what it drew then. A wallbox reading newer than the
         // grid reading would count a change of the car's power twice (just after a start, the
         // car's new draw plus the export it has not yet taken away: twice the sun), so the car
-        // is taken from the wallbox reading that was the latest when the grid was read.
-        let car_w = match (self.grid, self.wallbox, self.car_at_grid) {
-            (Some(g), Some(w), Some(c)) if w.at > g.at => c,
-            _ => wallbox.power_w,
-        };
+        // is taken from the wallbox reading that was the latest when the grid was read (see
+        // `update`; with no wallbox reading then, from the latest).
+        let car_w = self.car_at_grid.unwrap_or(wallbox.power_w);
         let raw = car_w.saturating_sub(grid);
         // A site that has shown a battery must keep showing it: without the reading, battery
         // discharge into the car would be invisible.
