@@ -11,6 +11,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use sunfill_core::control::Reason;
 use sunfill_sim::model::simulate;
 use sunfill_sim::policy::{Measurement, Policy};
 use sunfill_sim::runner::{site_config, RunOptions};
@@ -30,6 +31,16 @@ struct Probe {
     on: bool,
 }
 
+/// The reason's variant name, e.g. `Holding`.
+fn kind(r: &Reason) -> String {
+    let debug = format!("{r:?}");
+    debug
+        .split([' ', '{', '('])
+        .next()
+        .unwrap_or("")
+        .to_string()
+}
+
 impl Policy for Probe {
     fn name(&self) -> &'static str {
         "probe"
@@ -41,15 +52,12 @@ impl Policy for Probe {
         let out = self.inner.step(now_s, reading);
         if let (Some(a), Some(r)) = (out, self.inner.last_reason()) {
             if a > 0 && !self.on {
-                let kind = format!("{r:?}");
-                let kind = kind.split([' ', '{', '(']).next().unwrap_or("").to_string();
-                *self.starts.entry(kind).or_default() += 1;
+                *self.starts.entry(kind(&r)).or_default() += 1;
             }
             self.on = a > 0;
         }
         if let (Some(m), Some(r)) = (self.last, self.inner.last_reason()) {
-            let kind = format!("{r:?}");
-            let kind = kind.split([' ', '{', '(']).next().unwrap_or("").to_string();
+            let kind = kind(&r);
             let kind = if std::env::var("REASONS_DEPTH").is_ok()
                 && matches!(kind.as_str(), "Holding" | "CatchingUp")
             {
