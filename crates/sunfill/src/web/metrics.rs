@@ -67,6 +67,14 @@ pub fn render(view: &View) -> Result<String, std::fmt::Error> {
     // This session beside the classic threshold/delay controller on the same readings.
     let (vs_solar, vs_grid, vs_starts) = (family(), family(), family());
     for lp in &view.loadpoints {
+        let l = vec![("loadpoint".to_string(), lp.name.clone())];
+        car.get_or_create(&l).set(lp.power_w);
+        setpoint.get_or_create(&l).set(lp.setpoint_a);
+        session.get_or_create(&l).set(lp.session_energy_kwh);
+        total.get_or_create(&l).set(lp.total_energy_kwh);
+        online
+            .get_or_create(&l)
+            .set(f64::from(u8::from(lp.wallbox_online)));
         let v = &lp.vs_classic;
         for (controller, solar, grid, starts) in [
             ("sunfill", v.solar_kwh, v.grid_kwh, v.starts),
@@ -77,24 +85,12 @@ pub fn render(view: &View) -> Result<String, std::fmt::Error> {
                 v.classic_starts,
             ),
         ] {
-            let l = vec![
-                ("loadpoint".to_string(), lp.name.clone()),
-                ("controller".to_string(), controller.to_string()),
-            ];
+            let mut l = l.clone();
+            l.push(("controller".to_string(), controller.to_string()));
             vs_solar.get_or_create(&l).set(solar);
             vs_grid.get_or_create(&l).set(grid);
             vs_starts.get_or_create(&l).set(f64::from(starts));
         }
-    }
-    for lp in &view.loadpoints {
-        let l = vec![("loadpoint".to_string(), lp.name.clone())];
-        car.get_or_create(&l).set(lp.power_w);
-        setpoint.get_or_create(&l).set(lp.setpoint_a);
-        session.get_or_create(&l).set(lp.session_energy_kwh);
-        total.get_or_create(&l).set(lp.total_energy_kwh);
-        online
-            .get_or_create(&l)
-            .set(f64::from(u8::from(lp.wallbox_online)));
     }
     reg.register_with_unit(
         "car_power",
