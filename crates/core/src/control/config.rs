@@ -152,9 +152,9 @@ pub struct Tuning {
     /// (the default): no fading, the sums cover the charging session (reset when the car is
     /// unplugged).
     pub yardstick_memory: Duration,
-    /// Follow the classic controller (start and hold when it would) while sunfill's solar in the session
-    /// is behind its by more than this many Wh plus `follow_behind_permille` of its solar
-    /// (0: never follow).
+    /// Follow the classic controller (start and hold when it would) while sunfill's solar in the
+    /// session is behind its by more than this many Wh plus `follow_behind_permille` of its
+    /// solar (0: never follow).
     pub follow_behind_wh: u32,
     /// See `follow_behind_wh`.
     pub follow_behind_permille: u32,

@@ -9,9 +9,10 @@
 //! learns the weather from the last hour. On a day unlike the recent ones it can be wrong for
 //! hours, for example on a day of short, shallow dips where riding them is what catches the sun.
 //! The yardstick keeps sunfill honest against the controller users already know:
-//! - **follow**: while sunfill's solar in the session is behind the classic controller's by more than
-//!   [`Tuning::follow_behind_wh`] plus [`Tuning::follow_behind_permille`] of its solar, sunfill
-//!   starts and holds whenever the classic controller would, until it has caught up;
+//! - **follow**: while sunfill's solar in the session is behind the classic controller's by
+//!   more than [`Tuning::follow_behind_wh`] plus [`Tuning::follow_behind_permille`] of its
+//!   solar, sunfill starts and holds whenever the classic controller would, until it has caught
+//!   up;
 //! - **steer the price of grid energy** ([`Tuning::steer_import_wh`]): halved for every step that
 //!   sunfill's solar is short of the classic controller's, doubled for every step ahead, so a day
 //!   that gives plenty of sun spends less grid energy on dips;
@@ -22,7 +23,7 @@
 //! sets the current to the surplus (within the minimum and maximum) every 30 s, its control
 //! interval, and holds the minimum in dips; its car follows a new current 5 s late and starts 15 s
 //! late, like sunfill's. On the benchmark's scenarios its solar is within 0.2 % of the
-//! threshold-delay baseline's and its starts are the same (`crates/sim/tests/yardstick.rs`).
+//! threshold-delay baseline's and its starts are the same (`the_yardstick_models_threshold_delay` in `crates/sim/tests/scenarios.rs`).
 //!
 //! [`Tuning::yardstick_memory`]: super::Tuning::yardstick_memory
 //! [`Tuning::follow_behind_wh`]: super::Tuning::follow_behind_wh
