@@ -61,8 +61,9 @@ impl Policy for Probe {
             self.acc.0 += solar;
             self.acc.1 += import;
             if let Some(g) = self.gap.as_mut() {
-                let sun = (m.pv_w - m.house_w).max(0.0).min(self.p_min);
-                g.0 += (self.p_min - sun) / 3.6e6;
+                let (sun, grid) =
+                    sunfill_sim::model::solar_and_grid_w(self.p_min, m.pv_w - m.house_w);
+                g.0 += grid / 3.6e6;
                 g.1 += sun / 3.6e6;
                 g.2 += 1;
             }
