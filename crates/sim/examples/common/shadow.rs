@@ -57,9 +57,9 @@ pub struct Sums {
 impl Sums {
     /// Books `secs` seconds of `car_w` at surplus `s`.
     pub fn book(&mut self, car_w: f64, s: f64, secs: f64) {
-        let sol = car_w.min(s.max(0.0));
-        self.solar += sol * secs / 3.6e6;
-        self.import += (car_w - sol) * secs / 3.6e6;
+        let (solar, grid) = sunfill_sim::model::solar_and_grid_w(car_w, s);
+        self.solar += solar * secs / 3.6e6;
+        self.import += grid * secs / 3.6e6;
     }
     /// Multiplies every sum by `k`.
     pub fn fade(&mut self, k: f64) {
