@@ -7,6 +7,7 @@
 //! both paths accept exactly the same values and answer with the same messages.
 
 use serde::Serialize;
+use sunfill_core::control::yardstick::Yardstick;
 use tokio::sync::{mpsc, oneshot, watch};
 
 /// What one loadpoint is doing, as shown to people and machines.
@@ -66,6 +67,23 @@ pub struct VsClassic {
     pub classic_grid_kwh: f64,
     /// Starts the classic controller would have made.
     pub classic_starts: u32,
+}
+
+impl From<&Yardstick> for VsClassic {
+    fn from(y: &Yardstick) -> Self {
+        let (grid_wh, classic_grid_wh) = y.imports_wh();
+        let (starts, classic_starts) = y.starts();
+        let classic_solar_wh = y.reference_wh();
+        let kwh = |wh: f32| f64::from((wh / 1000.0).max(0.0));
+        VsClassic {
+            solar_kwh: kwh(classic_solar_wh - y.behind_wh()),
+            grid_kwh: kwh(grid_wh),
+            starts: starts.max(0.0).round() as u32,
+            classic_solar_kwh: kwh(classic_solar_wh),
+            classic_grid_kwh: kwh(classic_grid_wh),
+            classic_starts: classic_starts.max(0.0).round() as u32,
+        }
+    }
 }
 
 /// The site's power flows; `None` where a reading is missing or stale.

@@ -4,6 +4,7 @@
 //! [`Service`] is sans-IO: messages and the time go in, messages to publish come out. [`run`]
 //! connects it to a [`Link`]. The wallbox side (Modbus) feeds [`Service::wallbox`].
 
+use crate::hub::VsClassic;
 use crate::mqtt::backoff::Backoff;
 use crate::mqtt::inputs::{Inputs, Reading, Unavailable, Value};
 use crate::mqtt::link::{Link, LinkEvent, Message};
@@ -335,6 +336,7 @@ impl Service {
             reason: self.reason_text(),
             reason_code: self.reason_code(),
             wallbox_online: self.wallbox_online,
+            vs_classic: VsClassic::from(self.yardstick()),
         }
     }
 

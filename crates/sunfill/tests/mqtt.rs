@@ -494,6 +494,12 @@ async fn statestream_payloads_and_commands() {
         v.contains("no grid reading yet")
     })
     .await;
+    // The session beside the classic controller, for Home Assistant: empty before any decision.
+    // (In the order they are published.)
+    obs.wait("sunfill/garage/session_solar", |v| v == "0.00")
+        .await;
+    obs.wait("sunfill/garage/classic_session_starts", |v| v == "0")
+        .await;
     let grid = "homeassistant/sensor/powerwall_site_now/state";
     // `unknown` is not a reading: still none.
     obs.publish(grid, "unknown").await;

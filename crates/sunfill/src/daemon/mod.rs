@@ -168,22 +168,6 @@ fn amps(d: Deciamps) -> f64 {
     f64::from(d.0) / 10.0
 }
 
-/// The session beside the classic controller, in the view's units.
-fn vs_classic(y: &sunfill_core::control::yardstick::Yardstick) -> VsClassic {
-    let (grid_wh, classic_grid_wh) = y.imports_wh();
-    let (starts, classic_starts) = y.starts();
-    let classic_solar_wh = y.reference_wh();
-    let kwh = |wh: f32| f64::from((wh / 1000.0).max(0.0));
-    VsClassic {
-        solar_kwh: kwh(classic_solar_wh - y.behind_wh()),
-        grid_kwh: kwh(grid_wh),
-        starts: starts.max(0.0).round() as u32,
-        classic_solar_kwh: kwh(classic_solar_wh),
-        classic_grid_kwh: kwh(classic_grid_wh),
-        classic_starts: classic_starts.max(0.0).round() as u32,
-    }
-}
-
 fn build_view(lps: &[Lp], clock: &Clock) -> View {
     let loadpoints: Vec<LoadpointView> = lps
         .iter()
@@ -215,7 +199,7 @@ fn build_view(lps: &[Lp], clock: &Clock) -> View {
                 total_energy_kwh: e.total_wh as f64 / 1000.0,
                 reason: s.reason_text(),
                 reason_code: s.reason_code().to_string(),
-                vs_classic: vs_classic(s.yardstick()),
+                vs_classic: VsClassic::from(s.yardstick()),
             }
         })
         .collect();

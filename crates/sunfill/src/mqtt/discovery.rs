@@ -67,6 +67,26 @@ fn entity(
     }
 }
 
+/// A sensor of the session's comparison with the classic controller: a counter that starts
+/// again at zero when the car is unplugged (`total_increasing` reads the drop as a new cycle).
+fn session_sensor(t: &Topics, object_id: &'static str, name: &str, unit: &str) -> Entity {
+    let mut extra = json!({
+        "state_topic": t.state(object_id),
+        "unit_of_measurement": unit,
+        "state_class": "total_increasing",
+    });
+    // sunfill's own numbers show on the device card; the classic controller's are for comparing.
+    if object_id.starts_with("classic_") {
+        extra["entity_category"] = json!("diagnostic");
+    }
+    if unit == "kWh" {
+        extra["device_class"] = json!("energy");
+    } else {
+        extra["icon"] = json!("mdi:restart");
+    }
+    entity(t, "sensor", object_id, name, extra)
+}
+
 /// The device's entities.
 pub fn entities(t: &Topics) -> Vec<Entity> {
     let states: Vec<&str> = ChargeState::ALL.iter().map(|s| s.as_str()).collect();
@@ -138,6 +158,27 @@ pub fn entities(t: &Topics) -> Vec<Entity> {
                 "unit_of_measurement": "kWh", "device_class": "energy",
                 "state_class": "total_increasing",
             }),
+        ),
+        session_sensor(t, "session_solar", "Session solar (sunfill)", "kWh"),
+        session_sensor(t, "session_grid", "Session grid energy (sunfill)", "kWh"),
+        session_sensor(t, "session_starts", "Session starts (sunfill)", "starts"),
+        session_sensor(
+            t,
+            "classic_session_solar",
+            "Session solar (classic controller)",
+            "kWh",
+        ),
+        session_sensor(
+            t,
+            "classic_session_grid",
+            "Session grid energy (classic controller)",
+            "kWh",
+        ),
+        session_sensor(
+            t,
+            "classic_session_starts",
+            "Session starts (classic controller)",
+            "starts",
         ),
         entity(
             t,
@@ -267,6 +308,7 @@ mod tests {
             reason: "x".into(),
             reason_code: code,
             wallbox_online: true,
+            vs_classic: Default::default(),
         }
     }
 

@@ -13,6 +13,9 @@
 //! | `solar_share`           | percent of the session's energy from solar, or `unknown` |
 //! | `reason`                | the decision's sentence |
 //! | `reason_code`           | one of [`REASON_CODES`] |
+//! | `session_solar`, `session_grid` | this session's solar and grid energy in the controller's books, kWh, two decimals |
+//! | `session_starts`        | starts in this session |
+//! | `classic_session_solar`, `classic_session_grid`, `classic_session_starts` | the same for a classic threshold/delay controller on the same readings |
 //! | `wallbox_online`, `car_connected`, `charging` | `ON` / `OFF` |
 //! | `min_current`, `max_current`, `fixed_current` | A, one decimal |
 //! | `battery_priority_soc`  | percent |
@@ -22,6 +25,7 @@
 //! Commands: `mode/set`, `min_current/set`, `max_current/set`, `fixed_current/set`,
 //! `battery_priority_soc/set`. An invalid command changes nothing and is answered on `error`.
 
+use crate::hub::VsClassic;
 use std::fmt;
 use sunfill_core::control::{Config, VehicleState, WallboxReading};
 use sunfill_core::{Deciamps, Mode, Reason};
@@ -244,6 +248,8 @@ pub struct Snapshot {
     pub reason_code: &'static str,
     /// Whether the wallbox answers.
     pub wallbox_online: bool,
+    /// This session beside a classic threshold/delay controller on the same readings.
+    pub vs_classic: VsClassic,
 }
 
 fn amps(a: Deciamps) -> String {
@@ -252,6 +258,12 @@ fn amps(a: Deciamps) -> String {
 
 fn kwh(wh: u64) -> String {
     format!("{}.{:03}", wh / 1000, wh % 1000)
+}
+
+/// kWh with two decimals: the comparison's sums move with every reading, and 10 Wh steps are
+/// enough to follow them without a message every 10 s.
+fn kwh2(x: f64) -> String {
+    format!("{:.2}", x.max(0.0))
 }
 
 fn on_off(b: bool) -> &'static str {
@@ -281,6 +293,18 @@ pub fn state_messages(t: &Topics, s: &Snapshot) -> Vec<Publish> {
         ),
         ("reason", s.reason.clone()),
         ("reason_code", s.reason_code.to_string()),
+        ("session_solar", kwh2(s.vs_classic.solar_kwh)),
+        ("session_grid", kwh2(s.vs_classic.grid_kwh)),
+        ("session_starts", s.vs_classic.starts.to_string()),
+        (
+            "classic_session_solar",
+            kwh2(s.vs_classic.classic_solar_kwh),
+        ),
+        ("classic_session_grid", kwh2(s.vs_classic.classic_grid_kwh)),
+        (
+            "classic_session_starts",
+            s.vs_classic.classic_starts.to_string(),
+        ),
         ("wallbox_online", on_off(s.wallbox_online).to_string()),
         (
             "car_connected",
@@ -318,6 +342,7 @@ pub fn state_messages(t: &Topics, s: &Snapshot) -> Vec<Publish> {
         "max_current_a": f64::from(c.config.max_current.0) / 10.0,
         "fixed_current_a": f64::from(c.fixed_current.0) / 10.0,
         "battery_priority_soc": c.config.battery.priority_soc,
+        "vs_classic": s.vs_classic,
     });
     let mut out: Vec<Publish> = fields
         .into_iter()
@@ -656,6 +681,14 @@ mod tests {
             reason: "following surplus 4.2 kW at 6.0 A".into(),
             reason_code: "tracking",
             wallbox_online: true,
+            vs_classic: VsClassic {
+                solar_kwh: 12.345,
+                grid_kwh: 0.5,
+                starts: 3,
+                classic_solar_kwh: 12.0,
+                classic_grid_kwh: 1.25,
+                classic_starts: 5,
+            },
         };
         let m = state_messages(&topics(), &s);
         assert!(m.iter().all(|p| p.retain));
@@ -669,8 +702,14 @@ mod tests {
         assert_eq!(get("setpoint"), "6.0");
         assert_eq!(get("charging"), "ON");
         assert_eq!(get("car_connected"), "ON");
+        assert_eq!(get("session_solar"), "12.35");
+        assert_eq!(get("session_starts"), "3");
+        assert_eq!(get("classic_session_grid"), "1.25");
+        assert_eq!(get("classic_session_starts"), "5");
         let json: serde_json::Value = serde_json::from_str(&get("json")).unwrap();
         assert_eq!(json["reason_code"], "tracking");
+        assert_eq!(json["vs_classic"]["classic_starts"], 5);
+        assert_eq!(json["vs_classic"]["grid_kwh"], 0.5);
     }
 
     #[test]
