@@ -7,8 +7,9 @@
 //!
 //! - **Latency**: the service runs in this process on the daemon's runtime (two tokio workers),
 //!   through [`drive`] ([`service::run_with`], the loop of [`service::run`], with a hook that
-//!   timestamps the decision after each message). N grid readings alternating between -6.0 kW and -1.0 kW (so every
-//!   reading changes the decision, e.g. charging / holding or stopped) are published one at a
+//!   timestamps the decision after each message). N grid readings alternating between -3.0 kW
+//!   and -1.0 kW (so every reading changes the decision's surplus; both are too little to start
+//!   the car) are published one at a
 //!   time, first with one `mosquitto_pub` process each, then with an in-process rumqttc client,
 //!   to separate the cost of starting a process and a TLS session. Latency = decision time -
 //!   time right before the publish.
@@ -49,8 +50,11 @@ const END: &str = "sunfill-bench-end";
 /// How long any single step (connect, a decision, a child's line) may take before the bench
 /// gives up with an error.
 const STEP_TIMEOUT: Duration = Duration::from_secs(30);
-/// Grid readings of the latency run, kW, and the surplus each leads to (no car power), W.
-const READINGS: [(&str, i32); 2] = [("-6.0", 6000), ("-1.0", 1000)];
+/// Grid readings of the latency run, kW, and the surplus each leads to (no car power), W. Both
+/// are below the minimum power at 3 phases (4.1 kW), so the car is never started: the bench's
+/// car never draws power, and after a start the controller would keep its setpoint until the
+/// wallbox showed the car following (`Reason::Settling`) instead of deciding on each reading.
+const READINGS: [(&str, i32); 2] = [("-3.0", 3000), ("-1.0", 1000)];
 
 /// `sunfill bench mqtt`.
 #[derive(Args, Debug, Clone)]

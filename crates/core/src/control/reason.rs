@@ -70,6 +70,15 @@ pub enum Reason {
         /// Surplus available to the car, W.
         surplus_w: i32,
     },
+    /// The car was just started or stopped, and the grid and wallbox readings may not yet agree
+    /// about its power: paired, they could show a dip (or a surge) that is not there, so the
+    /// setpoint is kept until they do.
+    Settling {
+        /// The setpoint kept.
+        current: Deciamps,
+        /// Time since the start or stop.
+        since: Duration,
+    },
     /// Charging, following the surplus.
     Tracking {
         /// Surplus available to the car, W.
@@ -205,6 +214,12 @@ impl fmt::Display for Reason {
                 "minpv: {} minimum, surplus {}",
                 current,
                 Power(surplus_w)
+            ),
+            Reason::Settling { current, since } => write!(
+                f,
+                "keeping {}: the car was started or stopped {} ago; waiting until the grid and \
+                 wallbox readings agree about its power",
+                current, since
             ),
         }
     }

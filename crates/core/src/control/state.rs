@@ -8,6 +8,15 @@ use super::{Input, Mode, Sample, Signal, VehicleState, WallboxReading};
 use crate::time::{Duration, Instant};
 use crate::units::Deciamps;
 
+/// How long after a start or a stop a wallbox reading that does not show the car following it is
+/// taken as a car still changing over (cars take 5-30 s to start) rather than one that does
+/// not follow (see [`Controller::settling`]).
+const SETTLE: Duration = Duration::from_secs(60);
+
+/// How much older than its arrival a grid reading may be (Home Assistant polls the meter or
+/// inverter every few seconds; see [`Controller::settling`]).
+const METER_LAG: Duration = Duration::from_secs(10);
+
 /// What the controller wants the wallbox to do now.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Decision {
@@ -79,8 +88,9 @@ pub struct Controller {
     battery: Option<Sample<i32>>,
     soc: Option<Sample<u8>>,
     wallbox: Option<Sample<WallboxReading>>,
-    /// The car's power in the latest wallbox reading when the grid was last read, W.
-    car_at_grid: Option<i32>,
+    /// The latest wallbox reading's car power when the grid was last read, W, and when the
+    /// wallbox was read.
+    car_at_grid: Option<Sample<i32>>,
     measured_phases: Option<u8>,
     /// Readings the source withdrew (one bit per [`Signal`]), until a value arrives again.
     withdrawn: u8,
@@ -89,6 +99,11 @@ pub struct Controller {
     battery_buffer: bool,
     solar: Solar,
     setpoint: Deciamps,
+    /// When the setpoint last switched between zero and charging.
+    switched_at: Option<Instant>,
+    /// When the wallbox first showed the car in its current state (drawing or not; see
+    /// [`Controller::car_on`]).
+    car_state_since: Option<Instant>,
     last_step: Option<Instant>,
     last_surplus_w: Option<i32>,
     /// The import budget's content, W*s (see [`Tuning`](super::Tuning)).
@@ -128,6 +143,8 @@ impl Controller {
             battery_buffer: false,
             solar: Solar::STOPPED,
             setpoint: Deciamps::ZERO,
+            switched_at: None,
+            car_state_since: None,
             last_step: None,
             last_surplus_w: None,
             credit_ws: 0,
@@ -202,7 +219,10 @@ impl Controller {
         match input {
             Input::Grid(w) => {
                 self.grid = Some(Sample { value: w, at: now });
-                self.car_at_grid = self.wallbox.map(|w| w.value.power_w);
+                self.car_at_grid = self.wallbox.map(|w| Sample {
+                    value: w.value.power_w,
+                    at: w.at,
+                });
             }
             Input::Pv(w) => self.pv = Some(Sample { value: w, at: now }),
             Input::House(w) => self.house = Some(Sample { value: w, at: now }),
@@ -216,10 +236,17 @@ impl Controller {
                 if r.power_w > 0 && phases > 0 {
                     self.measured_phases = Some(if phases >= 2 { 3 } else { 1 });
                 }
+                let was_on = self.wallbox.map(|w| self.car_on(w.value.power_w));
+                if was_on != Some(self.car_on(r.power_w)) {
+                    self.car_state_since = Some(now);
+                }
                 self.wallbox = Some(Sample { value: r, at: now });
                 // Read at the same moment as the grid: part of the same picture.
                 if self.grid.is_some_and(|g| g.at == now) {
-                    self.car_at_grid = Some(r.power_w);
+                    self.car_at_grid = Some(Sample {
+                        value: r.power_w,
+                        at: now,
+                    });
                 }
             }
         }
@@ -290,7 +317,7 @@ impl Controller {
         // car's new draw plus the export it has not yet taken away: twice the sun), so the car
         // is taken from the wallbox reading that was the latest when the grid was read (see
         // `update`; with no wallbox reading then, from the latest).
-        let car_w = self.car_at_grid.unwrap_or(wallbox.power_w);
+        let car_w = self.car_at_grid.map_or(wallbox.power_w, |c| c.value);
         let raw = car_w.saturating_sub(grid);
         // A site that has shown a battery must keep showing it: without the reading, battery
         // discharge into the car would be invisible.
@@ -339,6 +366,9 @@ impl Controller {
         self.wake_at = None;
         let (current, reason) = self.decide(now, dt);
         let changed = current != self.setpoint;
+        if current.is_zero() != self.setpoint.is_zero() {
+            self.switched_at = Some(now);
+        }
         self.setpoint = current;
         Decision {
             current,
@@ -406,7 +436,50 @@ impl Controller {
                 };
             }
         };
+        if let Some(since) = self.settling(now) {
+            // Keep the setpoint; look again when the setpoint is old enough to trust the wallbox.
+            self.wake_at = self.switched_at.map(|at| at + SETTLE);
+            return (
+                self.setpoint,
+                Reason::Settling {
+                    current: self.setpoint,
+                    since,
+                },
+            );
+        }
         self.solar_decision(now, dt, surplus)
+    }
+
+    /// Whether the car counts as drawing power: more than half the minimum power.
+    fn car_on(&self, power_w: i32) -> bool {
+        let min_w = self
+            .clamp(Deciamps::ZERO)
+            .watts(self.voltage(), self.phases());
+        power_w > min_w / 2
+    }
+
+    /// Whether the grid reading and the car's power paired with it may disagree about the car,
+    /// just after the setpoint switched between zero and charging (at most [`SETTLE`] before
+    /// the grid reading). The grid meter's reading reaches sunfill later than it was taken
+    /// (Home Assistant polls it), and the wallbox is polled on its own schedule, so around a
+    /// start or a stop one may count the car's new power and the other its old: after a start
+    /// a dip that is not there (and a stop), after a stop twice the sun (and a restart). The
+    /// picture is trusted again once the wallbox shows the car following the setpoint and has
+    /// shown it for [`METER_LAG`] before the grid reading arrived. Readings taken at the same
+    /// moment are one picture and always trusted. Returns the time since the switch.
+    fn settling(&self, now: Instant) -> Option<Duration> {
+        let grid = self.grid?;
+        let car = self.car_at_grid?;
+        let switched = self.switched_at?;
+        if car.at == grid.at || switched >= grid.at || grid.at.saturating_since(switched) >= SETTLE
+        {
+            return None;
+        }
+        let follows = self.car_on(car.value) != self.setpoint.is_zero();
+        let seen_long_enough = self
+            .car_state_since
+            .is_some_and(|since| grid.at.saturating_since(since) >= METER_LAG);
+        (!follows || !seen_long_enough).then(|| now.saturating_since(switched))
     }
 
     /// Start requirements now: (delay, excess surplus needed in W*s), after a recent stop or not.

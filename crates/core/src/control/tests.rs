@@ -165,6 +165,118 @@ fn the_car_is_counted_as_it_was_when_the_grid_was_read() {
 }
 
 #[test]
+fn a_grid_reading_newer_than_the_wallbox_reading_after_a_start_is_not_a_dip() {
+    // The grid meter reports every 10 s, the wallbox is polled on its own schedule. Just after
+    // a start the meter can already show the car's new draw while the last wallbox reading
+    // still shows the car at 0 W: paired, they look like the sun went away. That picture is
+    // not acted on; the next consistent one is.
+    let mut c = controller_pv();
+    let wallbox = |w: i32| {
+        Input::Wallbox(WallboxReading {
+            power_w: w,
+            currents: [Deciamps::ZERO; 3],
+            voltages: [230; 3],
+            state: VehicleState::Charging,
+        })
+    };
+    let t = Instant::from_secs;
+    run(&mut c, 0, 600, 0);
+    // Sun: 6 kW exported, until the controller starts the car.
+    let mut now = 600;
+    while c.setpoint().is_zero() {
+        now += 10;
+        assert!(now < 1800, "never started");
+        c.update(t(now), Input::Grid(-6000));
+        c.update(t(now), wallbox(0));
+        c.step(t(now));
+    }
+    let on = c.setpoint();
+    // The wallbox still reports 0 W 2 s after the start; the car starts drawing 6 kW at +15 s;
+    // the meter reports at +10 s (still exporting) and at +20 s (the car takes it all), the
+    // wallbox next at +22 s.
+    c.update(t(now + 2), wallbox(0));
+    // The grid reading is from before the start: nothing to doubt.
+    let d = c.step(t(now + 2));
+    assert_eq!(d.current, on);
+    assert!(!matches!(d.reason, Reason::Settling { .. }), "{}", d.reason);
+    c.update(t(now + 10), Input::Grid(-6000));
+    assert_eq!(c.step(t(now + 10)).current, on);
+    c.update(t(now + 20), Input::Grid(0));
+    let d = c.step(t(now + 20));
+    assert_eq!(d.current, on, "acted on a mixed picture: {}", d.reason);
+    c.update(t(now + 22), wallbox(6000));
+    assert_eq!(c.step(t(now + 22)).current, on);
+    // A meter reading that arrives late, taken before the car started: with the car's 6 kW it
+    // would look like 12 kW of sun.
+    c.update(t(now + 25), Input::Grid(-6000));
+    let d = c.step(t(now + 25));
+    assert_eq!(d.current, on, "acted on a late meter reading: {}", d.reason);
+    // Readings that agree: the car takes the 6 kW.
+    c.update(t(now + 40), Input::Grid(0));
+    assert_eq!(c.surplus(t(now + 40)), Ok(6000));
+    let d = c.step(t(now + 40));
+    assert!(!d.current.is_zero(), "{}", d.reason);
+    assert!(!matches!(d.reason, Reason::Settling { .. }), "{}", d.reason);
+    // A car that never starts: after the settling time its 0 W counts as it is.
+    let mut c2 = controller_pv();
+    run(&mut c2, 0, 600, 0);
+    let mut now = 600;
+    while c2.setpoint().is_zero() {
+        now += 10;
+        c2.update(t(now), Input::Grid(-6000));
+        c2.update(t(now), wallbox(0));
+        c2.step(t(now));
+    }
+    for k in 0..5 {
+        c2.update(t(now + 5 + 20 * k), wallbox(0));
+    }
+    c2.update(t(now + 100), Input::Grid(0));
+    assert_eq!(c2.surplus(t(now + 100)), Ok(0));
+    let d = c2.step(t(now + 100));
+    assert!(!matches!(d.reason, Reason::Settling { .. }), "{}", d.reason);
+}
+
+#[test]
+fn a_wallbox_reading_from_before_a_stop_is_not_sun() {
+    // Charging in sun; the sun goes, and the controller stops the car. The wallbox's next
+    // reading was taken while the car still drew 6 kW; the meter's next reading no longer
+    // counts the car. Paired, they would show 6 kW of sun and start the car again.
+    let mut c = controller_charging_pv();
+    let wallbox = |w: i32| {
+        Input::Wallbox(WallboxReading {
+            power_w: w,
+            currents: [Deciamps::ZERO; 3],
+            voltages: [230; 3],
+            state: VehicleState::Charging,
+        })
+    };
+    let t = Instant::from_secs;
+    let mut now = 120;
+    while !c.setpoint().is_zero() {
+        now += 10;
+        assert!(now < 3600, "never stopped");
+        let car = c.setpoint().watts(230, 3);
+        feed(&mut c, now, 0, car);
+    }
+    c.update(t(now + 1), wallbox(6000));
+    c.update(t(now + 5), Input::Grid(0));
+    let d = c.step(t(now + 5));
+    assert!(
+        d.current.is_zero(),
+        "restarted on a mixed picture: {}",
+        d.reason
+    );
+    c.update(t(now + 6), wallbox(0));
+    c.update(t(now + 10), Input::Grid(0));
+    assert!(c.step(t(now + 10)).current.is_zero());
+    c.update(t(now + 11), wallbox(0));
+    c.update(t(now + 20), Input::Grid(0));
+    let d = c.step(t(now + 20));
+    assert!(d.current.is_zero());
+    assert!(!matches!(d.reason, Reason::Settling { .. }), "{}", d.reason);
+}
+
+#[test]
 fn limits_apply_to_pv_tracking() {
     let mut c = Controller::new(Config {
         max_current: Deciamps(100),

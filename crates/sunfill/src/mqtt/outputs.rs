@@ -40,7 +40,7 @@ pub const MODES: [&str; 5] = [
 ];
 
 /// Every value published on `reason_code`.
-pub const REASON_CODES: [&str; 16] = [
+pub const REASON_CODES: [&str; 17] = [
     "off",
     "no_car",
     "wallbox_error",
@@ -57,6 +57,7 @@ pub const REASON_CODES: [&str; 16] = [
     "budget_spent",
     "catching_up",
     "minpv_floor",
+    "settling",
 ];
 
 /// The machine-readable code of a reason (its sentence is its `Display`).
@@ -78,6 +79,7 @@ pub fn reason_code(r: &Reason) -> &'static str {
         Reason::BudgetSpent { .. } => "budget_spent",
         Reason::CatchingUp { .. } => "catching_up",
         Reason::MinPvFloor { .. } => "minpv_floor",
+        Reason::Settling { .. } => "settling",
     }
 }
 
@@ -765,7 +767,12 @@ mod tests {
                 current: Deciamps(60),
                 surplus_w: 0,
             },
+            Reason::Settling {
+                current: Deciamps(60),
+                since: sunfill_core::Duration::from_secs(12),
+            },
         ];
+        assert_eq!(all.len(), REASON_CODES.len());
         for r in all {
             assert!(REASON_CODES.contains(&reason_code(&r)), "{r:?}");
         }
