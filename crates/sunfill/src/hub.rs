@@ -74,7 +74,8 @@ impl From<&Yardstick> for VsClassic {
         let (grid_wh, classic_grid_wh) = y.imports_wh();
         let (starts, classic_starts) = y.starts();
         let classic_solar_wh = y.reference_wh();
-        let kwh = |wh: f32| f64::from((wh / 1000.0).max(0.0));
+        // Whole Wh: the books are kept in f32 per reading, and more digits would be noise.
+        let kwh = |wh: f32| f64::from(wh.max(0.0)).round() / 1000.0;
         VsClassic {
             solar_kwh: kwh(classic_solar_wh - y.behind_wh()),
             grid_kwh: kwh(grid_wh),
@@ -199,5 +200,33 @@ mod tests {
             Err("no".into())
         );
         task.await.unwrap();
+    }
+
+    #[test]
+    fn the_comparison_is_in_whole_watt_hours() {
+        use sunfill_core::control::yardstick::Site;
+        use sunfill_core::{Duration, Instant};
+        let site = Site {
+            min_w: 4140,
+            max_w: 11_040,
+            lag: Duration::from_secs(15),
+            half_life: Duration::ZERO,
+        };
+        let mut y = Yardstick::new();
+        // Ten minutes of 5.3 kW surplus, read every 10 s, sunfill's car drawing 5 kW.
+        for k in 0..60 {
+            y.update(Instant::from_secs(10 * k), 5_300, 5_000, &site);
+        }
+        let v = VsClassic::from(&y);
+        for x in [
+            v.solar_kwh,
+            v.classic_solar_kwh,
+            v.grid_kwh,
+            v.classic_grid_kwh,
+        ] {
+            assert_eq!(x, (x * 1000.0).round() / 1000.0, "{v:?}");
+        }
+        assert!(v.solar_kwh > 0.7 && v.solar_kwh < 0.9, "{v:?}");
+        assert!(v.classic_solar_kwh > 0.5, "{v:?}");
     }
 }
