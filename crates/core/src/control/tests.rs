@@ -10,24 +10,38 @@ use std::vec::Vec;
 use super::*;
 use crate::time::{Duration, Instant};
 
+/// A wallbox reading of a car drawing `car_w` (charging if it draws, else plugged in).
+fn wallbox(car_w: i32) -> Input {
+    Input::Wallbox(WallboxReading {
+        power_w: car_w,
+        currents: [Deciamps::ZERO; 3],
+        voltages: [230; 3],
+        state: if car_w > 0 {
+            VehicleState::Charging
+        } else {
+            VehicleState::Connected
+        },
+    })
+}
+
 /// A site reading every 10 s: surplus `s` W available, car drawing `car_w`.
 fn feed(c: &mut Controller, t: u64, surplus_w: i32, car_w: i32) -> Decision {
     let now = Instant::from_secs(t);
     c.update(now, Input::Grid(car_w - surplus_w));
-    c.update(
-        now,
-        Input::Wallbox(WallboxReading {
-            power_w: car_w,
-            currents: [Deciamps::ZERO; 3],
-            voltages: [230; 3],
-            state: if car_w > 0 {
-                VehicleState::Charging
-            } else {
-                VehicleState::Connected
-            },
-        }),
-    );
+    c.update(now, wallbox(car_w));
     c.step(now)
+}
+
+/// From `t`, readings every 10 s of `surplus_w` exported with the car not drawing, until the
+/// controller starts the car; returns the time of the start.
+fn start_in_sun(c: &mut Controller, mut t: u64, surplus_w: i32) -> u64 {
+    let limit = t + 1800;
+    while c.setpoint().is_zero() {
+        t += 10;
+        assert!(t < limit, "never started");
+        feed(c, t, surplus_w, 0);
+    }
+    t
 }
 
 fn three_phase() -> Config {
@@ -137,18 +151,6 @@ fn the_car_is_counted_as_it_was_when_the_grid_was_read() {
     // 5 kW exported with the car off; the car starts and the wallbox reports its 5 kW before the
     // grid meter reports the export gone. The surplus stays 5 kW, not 10 kW.
     let mut c = controller_pv();
-    let wallbox = |w: i32| {
-        Input::Wallbox(WallboxReading {
-            power_w: w,
-            currents: [Deciamps::ZERO; 3],
-            voltages: [230; 3],
-            state: if w > 0 {
-                VehicleState::Charging
-            } else {
-                VehicleState::Connected
-            },
-        })
-    };
     let t = Instant::from_secs;
     c.update(t(0), Input::Grid(-5000));
     c.update(t(0), wallbox(0));
@@ -171,25 +173,10 @@ fn a_grid_reading_newer_than_the_wallbox_reading_after_a_start_is_not_a_dip() {
     // still shows the car at 0 W: paired, they look like the sun went away. That picture is
     // not acted on; the next consistent one is.
     let mut c = controller_pv();
-    let wallbox = |w: i32| {
-        Input::Wallbox(WallboxReading {
-            power_w: w,
-            currents: [Deciamps::ZERO; 3],
-            voltages: [230; 3],
-            state: VehicleState::Charging,
-        })
-    };
     let t = Instant::from_secs;
     run(&mut c, 0, 600, 0);
     // Sun: 6 kW exported, until the controller starts the car.
-    let mut now = 600;
-    while c.setpoint().is_zero() {
-        now += 10;
-        assert!(now < 1800, "never started");
-        c.update(t(now), Input::Grid(-6000));
-        c.update(t(now), wallbox(0));
-        c.step(t(now));
-    }
+    let now = start_in_sun(&mut c, 600, 6000);
     let on = c.setpoint();
     // The wallbox still reports 0 W 2 s after the start; the car starts drawing 6 kW at +15 s;
     // the meter reports at +10 s (still exporting) and at +20 s (the car takes it all), the
@@ -220,13 +207,7 @@ fn a_grid_reading_newer_than_the_wallbox_reading_after_a_start_is_not_a_dip() {
     // A car that never starts: after the settling time its 0 W counts as it is.
     let mut c2 = controller_pv();
     run(&mut c2, 0, 600, 0);
-    let mut now = 600;
-    while c2.setpoint().is_zero() {
-        now += 10;
-        c2.update(t(now), Input::Grid(-6000));
-        c2.update(t(now), wallbox(0));
-        c2.step(t(now));
-    }
+    let now = start_in_sun(&mut c2, 600, 6000);
     for k in 0..5 {
         c2.update(t(now + 5 + 20 * k), wallbox(0));
     }
@@ -242,14 +223,6 @@ fn a_wallbox_reading_from_before_a_stop_is_not_sun() {
     // reading was taken while the car still drew 6 kW; the meter's next reading no longer
     // counts the car. Paired, they would show 6 kW of sun and start the car again.
     let mut c = controller_charging_pv();
-    let wallbox = |w: i32| {
-        Input::Wallbox(WallboxReading {
-            power_w: w,
-            currents: [Deciamps::ZERO; 3],
-            voltages: [230; 3],
-            state: VehicleState::Charging,
-        })
-    };
     let t = Instant::from_secs;
     let mut now = 120;
     while !c.setpoint().is_zero() {
