@@ -113,6 +113,7 @@ fn published_values_round_trip(topics: &Topics, controls: &Controls) {
         reason: String::new(),
         reason_code: "off",
         wallbox_online: true,
+        vs_classic: Default::default(),
     };
     for p in state_messages(topics, &snapshot) {
         let Some(name) = p.topic.strip_prefix("sunfill/garage/") else {
