@@ -437,8 +437,9 @@ impl Controller {
             }
         };
         if let Some(since) = self.settling(now) {
-            // Keep the setpoint; look again when the setpoint is old enough to trust the wallbox.
-            self.wake_at = self.switched_at.map(|at| at + SETTLE);
+            // Keep the setpoint. Only a new reading ends this (or makes the grid reading stale);
+            // look again at the outlook's pace meanwhile.
+            self.wake_at = Some(now + TICK);
             return (
                 self.setpoint,
                 Reason::Settling {
