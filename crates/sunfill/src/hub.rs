@@ -74,7 +74,8 @@ impl From<&Yardstick> for VsClassic {
         let (grid_wh, classic_grid_wh) = y.imports_wh();
         let (starts, classic_starts) = y.starts();
         let classic_solar_wh = y.reference_wh();
-        // Whole Wh: the books are kept in f32 per reading, and more digits would be noise.
+        // Whole Wh: the yardstick hands its sums out as f32, and the digits beyond a Wh that
+        // widening to f64 shows are noise.
         let kwh = |wh: f32| f64::from(wh.max(0.0)).round() / 1000.0;
         VsClassic {
             solar_kwh: kwh(classic_solar_wh - y.behind_wh()),
