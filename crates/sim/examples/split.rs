@@ -1,6 +1,9 @@
-//! Splits each policy's grid energy into lag (the car above both the surplus and the minimum
-//! power: a setpoint not yet down after a drop) and hold (the minimum power, or less, over the
-//! surplus).
+//! Where each policy's grid energy goes. Each second's grid energy is split into *lag* (the car
+//! above both the surplus and the minimum power: a lower setpoint not yet in effect after a drop)
+//! and *hold* (the minimum power, or what is left of it, over the surplus). Each hold, from the
+//! first second the car draws more than a surplus below the minimum power until the surplus is back
+//! at the minimum (*bridged*: a stop and restart saved) or the car stops (*stopped*: the hold
+//! saved no start), is booked with its grid energy, the solar it took and its length.
 //!
 //! `cargo run --release -p sunfill-sim --example split -- DIR [variant]`
 
@@ -16,14 +19,62 @@ use sunfill_sim::policy::{Measurement, Policy};
 use sunfill_sim::runner::{site_config, PolicyKind, RunOptions};
 use sunfill_sim::scenario::Scenario;
 
+/// Upper edges of the hold-length classes, s.
+const LENGTHS: [u64; 5] = [60, 180, 300, 600, u64::MAX];
+
+/// Count, grid energy and solar (kWh) of holds.
+#[derive(Clone, Copy, Default)]
+struct Holds {
+    n: u32,
+    import: f64,
+    solar: f64,
+}
+
+impl Holds {
+    fn add(&mut self, o: &Holds) {
+        self.n += o.n;
+        self.import += o.import;
+        self.solar += o.solar;
+    }
+}
+
+/// What one policy's grid energy went into.
+#[derive(Clone, Copy, Default)]
+struct Book {
+    lag: f64,
+    dip_lag: f64,
+    hold: f64,
+    /// By ending (0 bridged, 1 stopped) and length class.
+    holds: [[Holds; LENGTHS.len()]; 2],
+}
+
+impl Book {
+    fn add(&mut self, o: &Book) {
+        self.lag += o.lag;
+        self.dip_lag += o.dip_lag;
+        self.hold += o.hold;
+        for (a, b) in self.holds.iter_mut().zip(o.holds.iter()) {
+            for (x, y) in a.iter_mut().zip(b.iter()) {
+                x.add(y);
+            }
+        }
+    }
+
+    fn ended(&self, k: usize) -> Holds {
+        let mut h = Holds::default();
+        self.holds[k].iter().for_each(|x| h.add(x));
+        h
+    }
+}
+
 struct Split {
     inner: Box<dyn Policy + Send>,
     car: Car,
     surplus: Vec<f64>,
     p_min: f64,
-    lag: f64,
-    hold: f64,
-    dip_lag: f64,
+    book: Book,
+    /// The hold in progress: grid energy, solar, seconds.
+    hold: Option<(f64, f64, u64)>,
 }
 
 impl Policy for Split {
@@ -38,14 +89,28 @@ impl Policy for Split {
         }
         let s = self.surplus[(now_s / 60) as usize];
         let c = self.car.power_w();
-        if c > s.max(0.0) {
-            let floor = s.max(self.p_min).max(0.0);
-            let lag = (c - floor).max(0.0);
-            self.lag += lag / 3.6e6;
-            if s < self.p_min {
-                self.dip_lag += lag / 3.6e6;
+        if let Some((import, solar, secs)) = self.hold {
+            if c == 0.0 || s >= self.p_min {
+                let k = LENGTHS.iter().position(|&e| secs < e).unwrap();
+                let h = &mut self.book.holds[usize::from(c == 0.0)][k];
+                h.n += 1;
+                h.import += import;
+                h.solar += solar;
+                self.hold = None;
             }
-            self.hold += (c - s.max(0.0) - lag) / 3.6e6;
+        }
+        if c > s.max(0.0) {
+            let lag = (c - s.max(self.p_min).max(0.0)).max(0.0);
+            let hold = c - s.max(0.0) - lag;
+            self.book.lag += lag / 3.6e6;
+            self.book.hold += hold / 3.6e6;
+            if s < self.p_min {
+                self.book.dip_lag += lag / 3.6e6;
+                let h = self.hold.get_or_insert((0.0, 0.0, 0));
+                h.0 += (c - s.max(0.0)) / 3.6e6;
+                h.1 += s.max(0.0) / 3.6e6;
+                h.2 += 1;
+            }
         }
         out
     }
@@ -55,7 +120,7 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let dir = PathBuf::from(args.next().unwrap_or("../shared/data/scenarios".into()));
     let v = args.next().unwrap_or_default();
-    let mut tot = [0.0f64; 6];
+    let mut total = [Book::default(); 2];
     for f in Scenario::files_in(&dir).expect("scenario dir") {
         let Ok(sc) = Scenario::read(&f) else { continue };
         for ph in [1u8, 3] {
@@ -71,28 +136,50 @@ fn main() {
                     car: Car::new(ph),
                     surplus: surplus.clone(),
                     p_min: cfg.p_min_w(),
-                    lag: 0.0,
-                    hold: 0.0,
-                    dip_lag: 0.0,
+                    book: Book::default(),
+                    hold: None,
                 };
                 let m = simulate(&sc, &cfg, &mut p, None).metrics;
+                let (b, s) = (p.book.ended(0), p.book.ended(1));
                 line += &format!(
-                    " | {} import {:.2} lag {:.2} (in dips {:.2}) hold {:.2}",
+                    " | {} import {:.2} lag {:.2} hold {:.2} (bridged {:.2}, stopped {:.2})",
                     if i == 0 { "ours" } else { "td" },
                     m.import_kwh,
-                    p.lag,
-                    p.dip_lag,
-                    p.hold
+                    p.book.lag,
+                    p.book.hold,
+                    b.import,
+                    s.import,
                 );
-                tot[2 * i] += p.lag;
-                tot[2 * i + 1] += p.hold;
-                tot[4 + i] += p.dip_lag;
+                total[i].add(&p.book);
             }
             println!("{line}");
         }
     }
-    println!(
-        "total: ours lag {:.2} (in dips {:.2}) hold {:.2} | td lag {:.2} (in dips {:.2}) hold {:.2}",
-        tot[0], tot[4], tot[1], tot[2], tot[5], tot[3]
-    );
+    for (i, t) in total.iter().enumerate() {
+        println!(
+            "{}: lag {:.2} kWh ({:.2} of it in dips), hold {:.2} kWh",
+            if i == 0 { "sunfill" } else { "threshold-delay" },
+            t.lag,
+            t.dip_lag,
+            t.hold
+        );
+        for (k, ending) in ["bridged", "stopped"].iter().enumerate() {
+            let all = t.ended(k);
+            println!(
+                "  {ending}: {} holds, {:.2} kWh of grid energy for {:.2} kWh of solar",
+                all.n, all.import, all.solar
+            );
+            for (j, h) in t.holds[k].iter().enumerate().filter(|(_, h)| h.n > 0) {
+                let lo = if j == 0 { 0 } else { LENGTHS[j - 1] };
+                let hi = match LENGTHS[j] {
+                    u64::MAX => String::new(),
+                    x => x.to_string(),
+                };
+                println!(
+                    "    {lo:>4}-{hi:<4} s: {:>3} holds, {:.2} kWh grid, {:.2} kWh solar",
+                    h.n, h.import, h.solar
+                );
+            }
+        }
+    }
 }
