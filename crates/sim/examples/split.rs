@@ -14,7 +14,7 @@ mod common;
 
 use std::path::PathBuf;
 use sunfill_sim::car::Car;
-use sunfill_sim::model::simulate;
+use sunfill_sim::model::{simulate, solar_and_grid_w};
 use sunfill_sim::policy::{Measurement, Policy};
 use sunfill_sim::runner::{site_config, PolicyKind, RunOptions};
 use sunfill_sim::scenario::Scenario;
@@ -99,16 +99,17 @@ impl Policy for Split {
                 self.hold = None;
             }
         }
-        if c > s.max(0.0) {
-            let lag = (c - s.max(self.p_min).max(0.0)).max(0.0);
-            let hold = c - s.max(0.0) - lag;
+        let (solar, grid) = solar_and_grid_w(c, s);
+        if grid > 0.0 {
+            // The part above the minimum power (or the surplus, if higher) is lag.
+            let lag = (c - s.max(self.p_min)).max(0.0);
             self.book.lag += lag / 3.6e6;
-            self.book.hold += hold / 3.6e6;
+            self.book.hold += (grid - lag) / 3.6e6;
             if s < self.p_min {
                 self.book.dip_lag += lag / 3.6e6;
                 let h = self.hold.get_or_insert((0.0, 0.0, 0));
-                h.0 += (c - s.max(0.0)) / 3.6e6;
-                h.1 += s.max(0.0) / 3.6e6;
+                h.0 += grid / 3.6e6;
+                h.1 += solar / 3.6e6;
                 h.2 += 1;
             }
         }
