@@ -179,6 +179,7 @@ fn surplus_of(reason: &Reason) -> Option<i32> {
         | Reason::Holding { surplus_w, .. }
         | Reason::BudgetSpent { surplus_w, .. }
         | Reason::CatchingUp { surplus_w, .. }
+        | Reason::StartLead { surplus_w, .. }
         | Reason::MinPvFloor { surplus_w, .. } => Some(surplus_w),
         _ => None,
     }

@@ -179,6 +179,10 @@ pub struct Tuning {
     pub steer_starts: u32,
     /// See `steer_starts`.
     pub steer_starts_permille: u32,
+    /// The most starts sunfill may be ahead of the classic controller in the session. At that
+    /// lead sunfill does not stop in a dip while the classic controller would still hold it, so
+    /// it never restarts where the classic controller rides through (0: no limit).
+    pub start_lead: u32,
 }
 
 impl Default for Tuning {
@@ -214,6 +218,7 @@ impl Default for Tuning {
             decide_on_news: true,
             steer_starts: 2,
             steer_starts_permille: 900,
+            start_lead: 2,
         }
     }
 }

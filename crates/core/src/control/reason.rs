@@ -121,6 +121,20 @@ pub enum Reason {
         /// Solar sunfill is behind the classic controller in this session, Wh.
         behind_wh: i32,
     },
+    /// Holding the minimum through a dip because sunfill has already started the car
+    /// [`Tuning::start_lead`](super::Tuning::start_lead) times more than the classic controller
+    /// would have in this session, and that controller would still be holding: a stop now would
+    /// become a restart it does not make.
+    StartLead {
+        /// The minimum current held.
+        current: Deciamps,
+        /// Surplus (sun) the car still takes, W.
+        surplus_w: i32,
+        /// What the car takes from the grid meanwhile, W.
+        import_w: i32,
+        /// sunfill's starts in the session beyond the classic controller's.
+        lead: u16,
+    },
     /// `minpv`: minimum current, surplus below it.
     MinPvFloor {
         /// The minimum current.
@@ -208,6 +222,20 @@ impl fmt::Display for Reason {
                 behind_wh,
                 current,
                 Power(surplus_w)
+            ),
+            Reason::StartLead {
+                current,
+                surplus_w,
+                import_w,
+                lead,
+            } => write!(
+                f,
+                "holding {} through a dip as a classic controller would: already {} starts more \
+                 than it this session ({} of sun, {} from the grid)",
+                current,
+                lead,
+                Power(surplus_w),
+                Power(import_w)
             ),
             Reason::MinPvFloor { current, surplus_w } => write!(
                 f,

@@ -828,6 +828,26 @@ impl Controller {
                         },
                     );
                 }
+                // At the lead in starts, a stop now would be a restart the classic controller
+                // does not make: hold as long as it would.
+                let (ours, reference) = self.yardstick.starts();
+                if t.start_lead > 0
+                    && self.yardstick.reference_on()
+                    && ours >= reference + t.start_lead as f32
+                {
+                    self.solar = Solar::Charging {
+                        held_at: Some(surplus),
+                    };
+                    return (
+                        min,
+                        Reason::StartLead {
+                            current: min,
+                            surplus_w: surplus,
+                            import_w: (min_w - surplus.max(0)).max(0),
+                            lead: (ours - reference).clamp(0.0, u16::MAX as f32) as u16,
+                        },
+                    );
+                }
                 // Catching up is for solar: a hold without any sun gives none, only grid energy.
                 if follow && surplus > 0 {
                     return (min, self.catching_up(min, surplus));

@@ -859,6 +859,50 @@ fn catching_up_holds_a_dip_only_while_there_is_some_sun() {
     );
 }
 
+#[test]
+fn at_the_start_lead_a_dip_is_ridden_as_the_classic_controller_would() {
+    // Deep one-minute dips between five minutes of sun. An outlook that prices grid energy high
+    // and starts cheap stops in every dip and restarts after it; the classic controller rides
+    // each of them (it stops only after 180 s) and starts once. At the lead in starts, sunfill
+    // holds a dip as long as the classic controller would, and says so.
+    let mut config = three_phase();
+    config.tuning.import_weight_permille = 50_000;
+    config.tuning.start_price_wh = 10;
+    config.tuning.steer_starts = 0;
+    config.tuning.steer_import_wh = 0;
+    config.tuning.follow_behind_wh = 0;
+    let cycles = |config: Config| {
+        let mut c = Controller::new(config);
+        let (mut starts, mut lead_holds, mut was_on) = (0, 0, false);
+        for k in 0..20u64 {
+            let t = k * 360;
+            let sun = run(&mut c, t, 300, 8000);
+            let dip = run(&mut c, t + 300, 60, 300);
+            for d in sun.into_iter().chain(dip) {
+                let on = !d.current.is_zero();
+                starts += usize::from(on && !was_on);
+                was_on = on;
+                if matches!(d.reason, Reason::StartLead { .. }) {
+                    lead_holds += 1;
+                    assert!(d
+                        .reason
+                        .to_string()
+                        .contains("as a classic controller would"));
+                }
+            }
+        }
+        (starts, lead_holds, c.yardstick().starts())
+    };
+    config.tuning.start_lead = 0;
+    let (free, free_holds, _) = cycles(config);
+    assert!(free >= 10 && free_holds == 0, "{free} starts, {free_holds}");
+    config.tuning.start_lead = 2;
+    let (led, holds, (ours, reference)) = cycles(config);
+    assert_eq!(reference, 1.0);
+    assert!(led <= 3 && ours <= reference + 2.0, "{led} starts");
+    assert!(holds > 0);
+}
+
 // ---- learning the site's dips ------------------------------------------------------------------
 
 #[test]

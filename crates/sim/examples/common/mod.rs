@@ -41,6 +41,7 @@ pub fn parse(s: &str) -> Tuning {
             "target" => t.steer_target_permille = n as i32,
             "news" => t.decide_on_news = n != 0,
             "steers" => t.steer_starts = n as u32,
+            "lead" => t.start_lead = n as u32,
             "steersp" => t.steer_starts_permille = n as u32,
             "swh" => t.start_price_wh = n as u32,
             "lambda" => t.import_weight_permille = n as u32,

@@ -40,7 +40,7 @@ pub const MODES: [&str; 5] = [
 ];
 
 /// Every value published on `reason_code`.
-pub const REASON_CODES: [&str; 17] = [
+pub const REASON_CODES: [&str; 18] = [
     "off",
     "no_car",
     "wallbox_error",
@@ -56,6 +56,7 @@ pub const REASON_CODES: [&str; 17] = [
     "holding",
     "budget_spent",
     "catching_up",
+    "start_lead",
     "minpv_floor",
     "settling",
 ];
@@ -78,6 +79,7 @@ pub fn reason_code(r: &Reason) -> &'static str {
         Reason::Holding { .. } => "holding",
         Reason::BudgetSpent { .. } => "budget_spent",
         Reason::CatchingUp { .. } => "catching_up",
+        Reason::StartLead { .. } => "start_lead",
         Reason::MinPvFloor { .. } => "minpv_floor",
         Reason::Settling { .. } => "settling",
     }
@@ -762,6 +764,12 @@ mod tests {
                 current: Deciamps(60),
                 surplus_w: 0,
                 behind_wh: 0,
+            },
+            Reason::StartLead {
+                current: Deciamps(60),
+                surplus_w: 0,
+                import_w: 0,
+                lead: 2,
             },
             Reason::MinPvFloor {
                 current: Deciamps(60),
