@@ -218,7 +218,7 @@ impl Default for Tuning {
             decide_on_news: true,
             steer_starts: 2,
             steer_starts_permille: 900,
-            start_lead: 2,
+            start_lead: 1,
         }
     }
 }

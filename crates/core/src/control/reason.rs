@@ -230,10 +230,11 @@ impl fmt::Display for Reason {
                 lead,
             } => write!(
                 f,
-                "holding {} through a dip as a classic controller would: already {} starts more \
+                "holding {} through a dip as a classic controller would: already {} more start{} \
                  than it this session ({} of sun, {} from the grid)",
                 current,
                 lead,
+                if lead == 1 { "" } else { "s" },
                 Power(surplus_w),
                 Power(import_w)
             ),

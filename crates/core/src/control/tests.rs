@@ -896,11 +896,27 @@ fn at_the_start_lead_a_dip_is_ridden_as_the_classic_controller_would() {
     config.tuning.start_lead = 0;
     let (free, free_holds, _) = cycles(config);
     assert!(free >= 10 && free_holds == 0, "{free} starts, {free_holds}");
-    config.tuning.start_lead = 2;
-    let (led, holds, (ours, reference)) = cycles(config);
-    assert_eq!(reference, 1.0);
-    assert!(led <= 3 && ours <= reference + 2.0, "{led} starts");
-    assert!(holds > 0);
+    for lead in [1u16, 2] {
+        config.tuning.start_lead = lead.into();
+        let (led, holds, (ours, reference)) = cycles(config);
+        assert_eq!(reference, 1.0);
+        assert!(
+            ours <= reference + f32::from(lead),
+            "{led} starts at lead {lead}"
+        );
+        assert!(holds > 0);
+    }
+    let lead = Reason::StartLead {
+        current: Deciamps(60),
+        surplus_w: 1000,
+        import_w: 3140,
+        lead: 1,
+    };
+    assert_eq!(
+        lead.to_string(),
+        "holding 6.0 A through a dip as a classic controller would: already 1 more start than \
+         it this session (1.0 kW of sun, 3.1 kW from the grid)"
+    );
 }
 
 // ---- learning the site's dips ------------------------------------------------------------------
