@@ -835,9 +835,9 @@ impl Controller {
                     && self.yardstick.reference_on()
                     && ours >= reference + t.start_lead as f32
                 {
-                    self.solar = Solar::Charging {
-                        held_at: Some(surplus),
-                    };
+                    // Asked again at the next reading, news or not: the classic controller's stop
+                    // delay runs on.
+                    self.solar = Solar::CHARGING;
                     return (
                         min,
                         Reason::StartLead {
