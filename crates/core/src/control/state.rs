@@ -56,6 +56,11 @@ impl Solar {
     const CHARGING: Solar = Solar::Charging { held_at: None };
 }
 
+/// What a car drawing `car_w` takes from the grid when the surplus is `surplus_w`, W.
+fn grid_w(car_w: i32, surplus_w: i32) -> i32 {
+    (car_w - surplus_w.max(0)).max(0)
+}
+
 /// 2 to the power `x`, for |x| up to about 30 (no `libm` in `no_std`): exact at integers, linear
 /// in between (within 6 %).
 fn pow2(x: f32) -> f32 {
@@ -702,7 +707,7 @@ impl Controller {
                     Reason::Holding {
                         current: min,
                         surplus_w: surplus,
-                        import_w: (min_w - surplus.max(0)).max(0),
+                        import_w: grid_w(min_w, surplus),
                     },
                 )
             }
@@ -824,7 +829,7 @@ impl Controller {
                         Reason::Holding {
                             current: min,
                             surplus_w: surplus,
-                            import_w: (min_w - surplus.max(0)).max(0),
+                            import_w: grid_w(min_w, surplus),
                         },
                     );
                 }
@@ -843,7 +848,7 @@ impl Controller {
                         Reason::StartLead {
                             current: min,
                             surplus_w: surplus,
-                            import_w: (min_w - surplus.max(0)).max(0),
+                            import_w: grid_w(min_w, surplus),
                             lead: (ours - reference).clamp(0.0, u16::MAX as f32) as u16,
                         },
                     );
@@ -925,7 +930,7 @@ impl Controller {
                 Reason::Holding {
                     current: a,
                     surplus_w: surplus,
-                    import_w: (a.watts(self.voltage(), self.phases()) - surplus.max(0)).max(0),
+                    import_w: grid_w(a.watts(self.voltage(), self.phases()), surplus),
                 },
             )
         } else {
