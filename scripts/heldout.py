@@ -74,8 +74,7 @@ def dk(raws, first, days, house_path, out):
     ghi = {}
     for raw, (n, fields) in ((r, x) for r in raws.split(",") for x in rows(r)):
         if len(fields) < 2 or fields[1] == "":
-            t = fields[0]
-            ghi[stamp(t, raw, n)] = None  # an outage, reported below if it falls in the window
+            ghi[stamp(fields[0], raw, n)] = None  # an outage: an error below if in the window
             continue
         try:
             ghi[stamp(fields[0], raw, n)] = max(float(fields[1]), 0.0)

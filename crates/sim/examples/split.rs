@@ -92,10 +92,11 @@ impl Policy for Split {
         if let Some((import, solar, secs)) = self.hold {
             if c == 0.0 || s >= self.p_min {
                 let k = LENGTHS.iter().position(|&e| secs < e).unwrap();
-                let h = &mut self.book.holds[usize::from(c == 0.0)][k];
-                h.n += 1;
-                h.import += import;
-                h.solar += solar;
+                self.book.holds[usize::from(c == 0.0)][k].add(&Holds {
+                    n: 1,
+                    import,
+                    solar,
+                });
                 self.hold = None;
             }
         }
