@@ -3,6 +3,7 @@
 //!
 //! # Layout
 //! - [`scenario`]: the scenario CSV reader (one row of PV and house power per minute).
+//! - [`recorded`]: a site's own recorded minutes (the daemon's store) as scenarios.
 //! - [`car`]: the car behind the wallbox: setpoint writes in, drawn current out, with delays.
 //! - [`wallbox`]: a Heidelberg Energy Control with that car behind it, answering Modbus PDUs
 //!   (time passed in), shared by `sunfill sim-wallbox` and the replay simulator.
@@ -27,6 +28,7 @@ pub mod modbus;
 pub mod model;
 pub mod plot;
 pub mod policy;
+pub mod recorded;
 pub mod runner;
 pub mod scenario;
 pub mod seed;

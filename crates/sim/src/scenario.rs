@@ -257,6 +257,23 @@ impl Scenario {
     pub fn duration_s(&self) -> u64 {
         self.rows.len() as u64 * 60
     }
+
+    /// The scenario as a CSV file of this format, with `comment` as its first line (after `# `;
+    /// a line break in it would end the comment, so it becomes a space). [`Scenario::parse`]
+    /// reads it back to the same rows.
+    pub fn to_csv(&self, comment: &str) -> String {
+        let mut out = format!("# {}\n{HEADER}\n", comment.replace(['\n', '\r'], " "));
+        for (i, r) in self.rows.iter().enumerate() {
+            let t = self.start_unix + 60 * i as i64;
+            out.push_str(&format!(
+                "{},{},{}\n",
+                format_rfc3339_utc(t),
+                r.pv_w,
+                r.house_w
+            ));
+        }
+        out
+    }
 }
 
 fn parse_power(column: &'static str, text: &str) -> Result<f64, Problem> {
@@ -446,6 +463,27 @@ mod tests {
         assert!(e.starts_with("scenario.csv: expected the header"), "{e}");
         let e = parse("time,pv_w,house_w\n").unwrap_err();
         assert_eq!(e, "scenario.csv: no data rows after the header");
+    }
+
+    #[test]
+    fn written_scenarios_read_back_and_keep_their_comment_on_one_line() {
+        let s = Scenario {
+            name: "x".into(),
+            start_unix: 1_718_056_800,
+            rows: vec![
+                Row {
+                    pv_w: 1234.5,
+                    house_w: 0.0,
+                },
+                Row {
+                    pv_w: 0.0,
+                    house_w: 300.0,
+                },
+            ],
+        };
+        let text = s.to_csv("made\nby a test");
+        assert!(text.starts_with("# made by a test\ntime,pv_w,house_w\n2024-06-10T22:00:00Z,"));
+        assert_eq!(Scenario::parse("x.csv", "x", &text).ok(), Some(s));
     }
 
     #[test]
