@@ -5,7 +5,9 @@
 //! baselines and to `bound_zero_import_kwh`, then totals; or, with `--json`, one JSON object per
 //! scenario x phases x policy. `--check-goal` adds the benchmark's goal check and exits 1 when
 //! the goal is missed (the report goes to stderr with `--json`, to keep stdout valid JSON).
+//! `--store` replays the days the daemon recorded in its database instead of scenario files.
 
+use crate::store::Store;
 use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
@@ -16,6 +18,7 @@ use sunfill_sim::generate::{self, Sky};
 use sunfill_sim::goal::{check_goal, Totals};
 use sunfill_sim::model::{utc_offset_for, Metrics};
 use sunfill_sim::plot::{svg, Panel, Plot};
+use sunfill_sim::recorded;
 use sunfill_sim::runner::{run as run_plan, PolicyKind, RunOptions, RunPlan, RunResult, RunSet};
 use sunfill_sim::scenario::Scenario;
 
@@ -35,7 +38,21 @@ pub struct Args {
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
 
-    /// Write the generated day as a scenario CSV to this file and exit.
+    /// Replay the days sunfill recorded: the per-minute PV and house load in its database (the
+    /// `path` of `[store]` in its config). Each stretch without a gap of more than 10 minutes
+    /// becomes a scenario; shorter gaps hold the last values. Only reads the file: safe while
+    /// the daemon runs.
+    #[arg(long, value_name = "DB", conflicts_with = "scenario")]
+    pub store: Option<PathBuf>,
+
+    /// With --store: only the last N days of the recording.
+    #[arg(long, value_name = "N", requires = "store",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub days: Option<u32>,
+
+    /// Write the generated day as a scenario CSV to this file and exit. With --store, write the
+    /// recorded days instead: to this file if they form one scenario, or as NAME.csv into this
+    /// folder.
     #[arg(long, value_name = "FILE")]
     pub write_scenario: Option<PathBuf>,
 
@@ -182,7 +199,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         PhaseArg::Three => &[3],
         PhaseArg::Both => &[1, 3],
     };
-    let scenarios = if args.scenario.is_empty() || args.write_scenario.is_some() {
+    let mut utc_offset = args.utc_offset;
+    let scenarios = if let Some(db) = &args.store {
+        let (recorded, offset) = recorded_days(db, args.days, args.utc_offset)?;
+        utc_offset = Some(offset);
+        if let Some(path) = &args.write_scenario {
+            write_recorded(path, db, &recorded)?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        recorded
+    } else if args.scenario.is_empty() || args.write_scenario.is_some() {
         let sky = match args.sky {
             SkyArg::Clear => Sky::Clear,
             SkyArg::BrokenClouds => Sky::BrokenClouds,
@@ -197,7 +223,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         if !args.json {
             eprintln!(
                 "no --scenario given: replaying sunfill's generated day \"{}\" (seed {}; a synthetic \
-                 model, not measured data). Give --scenario FILE|DIR for your own days.",
+                 model, not measured data). Give --scenario FILE|DIR, or --store DB for the days \
+                 sunfill recorded.",
                 day.name, args.seed
             );
         }
@@ -208,7 +235,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let options = RunOptions {
         meas_period_s: args.meas_period,
         window: args.arrive.zip(args.leave),
-        utc_offset_min: args.utc_offset,
+        utc_offset_min: utc_offset,
         need_wh: args.need_kwh.map(|k| k * 1000.0),
         traces: args.plot.is_some(),
     };
@@ -248,7 +275,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
 
     if let Some(path) = &args.plot {
-        write_plots(path, &set, &scenarios, phases, &policies, args.utc_offset)?;
+        write_plots(path, &set, &scenarios, phases, &policies, utc_offset)?;
     }
 
     if args.check_goal {
@@ -271,6 +298,101 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The scenarios of the days recorded in the store `db` (the last `days` of them, if given), and
+/// the local time's offset from UTC they are named by: `utc_offset`, or this machine's at the
+/// first recorded minute.
+fn recorded_days(
+    db: &Path,
+    days: Option<u32>,
+    utc_offset: Option<i32>,
+) -> anyhow::Result<(Vec<Scenario>, i32)> {
+    let store = Store::open_read_only(db)?;
+    let mut minutes = store.site_minutes(i64::MIN)?;
+    if let (Some(days), Some(last)) = (days, minutes.last().map(|m| m.t)) {
+        let since = last - i64::from(days) * 86_400_000;
+        minutes.retain(|m| m.t > since);
+    }
+    let Some(first) = minutes.first().map(|m| m.t) else {
+        bail!(
+            "{}: no history recorded yet; sunfill records the site's flows every minute while it \
+             runs",
+            db.display()
+        );
+    };
+    let offset = match utc_offset {
+        Some(o) => o,
+        None => store.utc_offset_min(first)?,
+    };
+    let minutes: Vec<recorded::Minute> = minutes
+        .iter()
+        .map(|m| recorded::Minute {
+            unix_s: m.t.div_euclid(1000),
+            pv_w: m.pv_w,
+            house_w: m.house_w,
+        })
+        .collect();
+    let r = recorded::scenarios("store", &minutes, offset);
+    eprintln!(
+        "{}: {} recorded minutes, {} scenario{} ({}); {} missing minutes held (gaps of up to {} \
+         min), {} minutes in stretches under {} min left out",
+        db.display(),
+        minutes.len(),
+        r.scenarios.len(),
+        if r.scenarios.len() == 1 { "" } else { "s" },
+        r.scenarios
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+        r.held_minutes,
+        recorded::MAX_HELD_GAP_MIN,
+        r.short_minutes,
+        recorded::MIN_STRETCH_MIN,
+    );
+    if r.scenarios.is_empty() {
+        bail!(
+            "{}: no stretch of {} minutes or more with PV and house readings to replay",
+            db.display(),
+            recorded::MIN_STRETCH_MIN
+        );
+    }
+    Ok((r.scenarios, offset))
+}
+
+/// Writes recorded scenarios as CSV: into the folder `path` as NAME.csv, or, if there is one,
+/// to the file `path`.
+fn write_recorded(path: &Path, db: &Path, scenarios: &[Scenario]) -> anyhow::Result<()> {
+    let comment = |s: &Scenario| {
+        format!(
+            "{}: PV and house load (without the car) recorded by sunfill in {}, per minute; \
+             gaps of up to {} min hold the last values",
+            s.name,
+            db.display(),
+            recorded::MAX_HELD_GAP_MIN
+        )
+    };
+    let files: Vec<(PathBuf, &Scenario)> = if path.is_dir() {
+        scenarios
+            .iter()
+            .map(|s| (path.join(format!("{}.csv", s.name)), s))
+            .collect()
+    } else if let [one] = scenarios {
+        vec![(path.to_path_buf(), one)]
+    } else {
+        bail!(
+            "the recording makes {} scenarios; give --write-scenario an existing folder to write \
+             each as NAME.csv",
+            scenarios.len()
+        );
+    };
+    for (file, s) in files {
+        std::fs::write(&file, s.to_csv(&comment(s)))
+            .with_context(|| format!("cannot write {}", file.display()))?;
+        eprintln!("wrote {} ({} rows)", file.display(), s.rows.len());
+    }
+    Ok(())
 }
 
 /// Reads every scenario named, expanding folders to their `*.csv` files (sorted).

@@ -148,3 +148,220 @@ fn check_goal_needs_all_three_policies() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("run all three policies"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `r`'s value, or a panic saying what failed.
+fn must<T, E: std::fmt::Display>(r: Result<T, E>, what: &str) -> T {
+    r.unwrap_or_else(|e| panic!("{what}: {e}"))
+}
+
+/// A store as the daemon leaves it, holding sunfill's generated day minute by minute, except the
+/// minutes in `missing`; the day as a scenario CSV beside it.
+fn recorded_day(dir: &std::path::Path, missing: std::ops::Range<usize>) -> (PathBuf, PathBuf) {
+    use sunfill_sim::generate::{day, to_csv, Sky};
+    let db = dir.join("sunfill.db");
+    drop(must(sunfill::store::Store::open(&db), "creating the store"));
+    let day = day(Sky::BrokenClouds, 3);
+    let mut conn = must(rusqlite::Connection::open(&db), "opening the store");
+    let tx = must(conn.transaction(), "a transaction");
+    for (i, r) in day.rows.iter().enumerate() {
+        if missing.contains(&i) {
+            continue;
+        }
+        let t = (day.start_unix + 60 * i as i64) * 1000;
+        must(
+            tx.execute(
+                "INSERT INTO site_minutes (minute_ms, pv_w, house_w, grid_w) \
+                 VALUES (?1, ?2, ?3, ?4)",
+                rusqlite::params![t, r.pv_w, r.house_w, r.house_w - r.pv_w],
+            ),
+            "recording a minute",
+        );
+    }
+    must(tx.commit(), "committing");
+    let csv = dir.join("day.csv");
+    must(std::fs::write(&csv, to_csv(&day, 3)), "writing the day");
+    (db, csv)
+}
+
+/// The runs of a successful `simulate --json`.
+fn json_runs(out: &Output) -> Vec<serde_json::Value> {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = must(serde_json::from_slice(&out.stdout), "parsing the JSON");
+    v.as_array().cloned().unwrap_or_default()
+}
+
+#[test]
+fn recorded_days_replay_as_their_scenario_does() {
+    let dir = temp_dir("store");
+    let (db, csv) = recorded_day(&dir, 0..0);
+    let common = ["--phases", "both", "--json", "--utc-offset", "+2"];
+    let stored = sunfill(&[&["simulate", "--store", db.to_str().unwrap()][..], &common].concat());
+    let stderr = String::from_utf8_lossy(&stored.stderr).into_owned();
+    let from_store = json_runs(&stored);
+    let from_csv = json_runs(&sunfill(
+        &[
+            &["simulate", "--scenario", csv.to_str().unwrap()][..],
+            &common,
+        ]
+        .concat(),
+    ));
+    assert_eq!(from_store.len(), 6, "{stderr}");
+    assert!(
+        stderr.contains("1440 recorded minutes, 1 scenario"),
+        "{stderr}"
+    );
+    for (a, b) in from_store.iter().zip(&from_csv) {
+        assert_eq!(a["scenario"], "store-2025-06-10");
+        for key in [
+            "policy",
+            "phases",
+            "solar_kwh",
+            "import_kwh",
+            "starts",
+            "writes",
+        ] {
+            assert_eq!(a[key], b[key], "{key}");
+        }
+    }
+    // Without --utc-offset, the local date is this machine's (here a POSIX TZ rule, no tzdata).
+    let out = Command::new(env!("CARGO_BIN_EXE_sunfill"))
+        .args([
+            "simulate",
+            "--store",
+            db.to_str().unwrap(),
+            "--policy",
+            "seed",
+        ])
+        .env("TZ", "CET-1CEST,M3.5.0,M10.5.0/3")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("scenario (store-2025-06-10)"), "{stderr}");
+    // Written out, the recording is a scenario file like any other.
+    let written = dir.join("mine.csv");
+    let out = sunfill(&[
+        "simulate",
+        "--store",
+        db.to_str().unwrap(),
+        "--write-scenario",
+        written.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let again = json_runs(&sunfill(
+        &[
+            &["simulate", "--scenario", written.to_str().unwrap()][..],
+            &common,
+        ]
+        .concat(),
+    ));
+    assert_eq!(again[0]["solar_kwh"], from_csv[0]["solar_kwh"]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_long_gap_splits_a_recording_and_days_keeps_the_last() {
+    let dir = temp_dir("store-gap");
+    // Sunfill down from 12:00 to 12:30 local time (10:00-10:30 UTC, rows 720-750).
+    let (db, _) = recorded_day(&dir, 720..750);
+    // And two hours recorded three days before.
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let day_start_ms: i64 = conn
+        .query_row("SELECT min(minute_ms) FROM site_minutes", [], |r| r.get(0))
+        .unwrap();
+    for k in 0..120i64 {
+        let t = day_start_ms - 3 * 86_400_000 + 600 * 60_000 + k * 60_000;
+        conn.execute(
+            "INSERT INTO site_minutes (minute_ms, pv_w, house_w) VALUES (?1, 5000, 300)",
+            [t],
+        )
+        .unwrap();
+    }
+    drop(conn);
+    let db = db.to_str().unwrap();
+    let names = |extra: &[&str]| -> Vec<String> {
+        let args = [
+            &["simulate", "--store", db, "--policy", "sunfill"][..],
+            &["--json", "--utc-offset", "+2"],
+            extra,
+        ]
+        .concat();
+        json_runs(&sunfill(&args))
+            .iter()
+            .filter_map(|r| r["scenario"].as_str().map(String::from))
+            .collect()
+    };
+    assert_eq!(
+        names(&[]),
+        ["store-2025-06-07", "store-2025-06-10", "store-2025-06-10-2"]
+    );
+    assert_eq!(
+        names(&["--days", "1"]),
+        ["store-2025-06-10", "store-2025-06-10-2"]
+    );
+    // Each into a folder.
+    let folder = dir.join("out");
+    std::fs::create_dir_all(&folder).unwrap();
+    let out = sunfill(&[
+        "simulate",
+        "--store",
+        db,
+        "--write-scenario",
+        folder.to_str().unwrap(),
+        "--utc-offset",
+        "+2",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(folder.join("store-2025-06-10-2.csv").is_file());
+    // Into one file, it cannot go.
+    let out = sunfill(&[
+        "simulate",
+        "--store",
+        db,
+        "--write-scenario",
+        dir.join("one.csv").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("existing folder"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_missing_or_foreign_store_is_named_with_what_to_give() {
+    let dir = temp_dir("store-bad");
+    let missing = dir.join("nope.db");
+    let out = sunfill(&["simulate", "--store", missing.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("no database at {}", missing.display())),
+        "{err}"
+    );
+    assert!(err.contains("[store]"), "{err}");
+    assert!(!missing.exists(), "reading must not create the file");
+    let foreign = dir.join("other.db");
+    rusqlite::Connection::open(&foreign)
+        .unwrap()
+        .execute_batch("CREATE TABLE t (x INTEGER)")
+        .unwrap();
+    let out = sunfill(&["simulate", "--store", foreign.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("without sunfill's tables"));
+    let empty = dir.join("empty.db");
+    drop(sunfill::store::Store::open(&empty).unwrap());
+    let out = sunfill(&["simulate", "--store", empty.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no history recorded yet"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

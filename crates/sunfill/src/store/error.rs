@@ -17,6 +17,27 @@ pub enum Error {
         /// SQLite's answer.
         source: rusqlite::Error,
     },
+    /// There is no file to read (`sunfill simulate --store`).
+    #[error(
+        "there is no database at {}: give the file of `path` in the `[store]` section of \
+         sunfill's config (default {})",
+        path.display(),
+        crate::config::DEFAULT_STORE_PATH
+    )]
+    Missing {
+        /// The path given.
+        path: PathBuf,
+    },
+    /// A SQLite file without sunfill's schema.
+    #[error(
+        "{} is a SQLite file without sunfill's tables; give the database of `path` in the \
+         `[store]` section of sunfill's config",
+        path.display()
+    )]
+    NotOurs {
+        /// The file.
+        path: PathBuf,
+    },
     /// The file exists but is not a SQLite database, or is damaged.
     #[error(
         "the database {} is not a SQLite database or is damaged ({source}); stop sunfill, move \

@@ -222,6 +222,48 @@ impl Store {
         Ok(store)
     }
 
+    /// Opens an existing database only to read it: nothing is created or migrated, so it is safe
+    /// beside a running daemon (`sunfill simulate --store`).
+    pub fn open_read_only(path: &Path) -> Result<Store, Error> {
+        if !path.is_file() {
+            return Err(Error::Missing {
+                path: path.to_path_buf(),
+            });
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags).map_err(|source| Error::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let store = Store {
+            conn,
+            path: path.to_path_buf(),
+            retention_days: DEFAULT_RETENTION_DAYS,
+        };
+        store
+            .conn
+            .busy_timeout(Duration::from_secs(5))
+            .map_err(store.err("setting the busy timeout"))?;
+        let version: i64 = store
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(store.err("reading the schema version"))?;
+        let known = MIGRATIONS.len() as i64;
+        if version > known {
+            return Err(Error::TooNew {
+                path: store.path.clone(),
+                found: version,
+                known,
+            });
+        }
+        if version == 0 {
+            return Err(Error::NotOurs {
+                path: store.path.clone(),
+            });
+        }
+        Ok(store)
+    }
+
     fn err(&self, doing: &'static str) -> impl FnOnce(rusqlite::Error) -> Error + '_ {
         move |e| Error::sqlite(&self.path, doing, e)
     }
@@ -402,28 +444,46 @@ impl Store {
         Ok(out)
     }
 
-    /// The per-minute history since `since_unix_ms`, oldest first.
-    pub fn history(&self, since_unix_ms: i64) -> Result<History, Error> {
-        let mut st = self
-            .conn
+    /// The site's minutes since `since_unix_ms`, oldest first.
+    pub fn site_minutes(&self, since_unix_ms: i64) -> Result<Vec<SiteMinute>, Error> {
+        self.conn
             .prepare_cached(
                 "SELECT minute_ms, pv_w, house_w, grid_w, battery_w, battery_soc \
                  FROM site_minutes WHERE minute_ms >= ?1 ORDER BY minute_ms",
             )
-            .map_err(self.err("reading history"))?;
-        let site = st
-            .query_map([since_unix_ms], |r| {
-                Ok(SiteMinute {
-                    t: r.get(0)?,
-                    pv_w: r.get(1)?,
-                    house_w: r.get(2)?,
-                    grid_w: r.get(3)?,
-                    battery_w: r.get(4)?,
-                    battery_soc: r.get(5)?,
+            .and_then(|mut st| {
+                st.query_map([since_unix_ms], |r| {
+                    Ok(SiteMinute {
+                        t: r.get(0)?,
+                        pv_w: r.get(1)?,
+                        house_w: r.get(2)?,
+                        grid_w: r.get(3)?,
+                        battery_w: r.get(4)?,
+                        battery_soc: r.get(5)?,
+                    })
                 })
+                .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
             })
-            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-            .map_err(self.err("reading history"))?;
+            .map_err(self.err("reading history"))
+    }
+
+    /// Local time minus UTC on this machine at `unix_ms`, in minutes (SQLite's `localtime`, the
+    /// zone the energy totals use).
+    pub fn utc_offset_min(&self, unix_ms: i64) -> Result<i32, Error> {
+        let secs: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT CAST(strftime('%s', ?1, 'unixepoch', 'localtime') AS INTEGER) - ?1",
+                [unix_ms.div_euclid(1000)],
+                |r| r.get(0),
+            )
+            .map_err(self.err("finding the local time zone"))?;
+        Ok(secs.map_or(0, |s| (s / 60).clamp(-24 * 60, 24 * 60) as i32))
+    }
+
+    /// The per-minute history since `since_unix_ms`, oldest first.
+    pub fn history(&self, since_unix_ms: i64) -> Result<History, Error> {
+        let site = self.site_minutes(since_unix_ms)?;
         let mut st = self
             .conn
             .prepare_cached(
