@@ -4,6 +4,7 @@
 //! # Layout
 //! - [`scenario`]: the scenario CSV reader (one row of PV and house power per minute).
 //! - [`recorded`]: a site's own recorded minutes (the daemon's store) as scenarios.
+//! - [`ha_history`]: Home Assistant's history export (CSV) as such minutes.
 //! - [`car`]: the car behind the wallbox: setpoint writes in, drawn current out, with delays.
 //! - [`wallbox`]: a Heidelberg Energy Control with that car behind it, answering Modbus PDUs
 //!   (time passed in), shared by `sunfill sim-wallbox` and the replay simulator.
@@ -24,6 +25,7 @@
 pub mod car;
 pub mod generate;
 pub mod goal;
+pub mod ha_history;
 pub mod modbus;
 pub mod model;
 pub mod plot;

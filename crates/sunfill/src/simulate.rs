@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use sunfill_sim::generate::{self, Sky};
 use sunfill_sim::goal::{check_goal, Totals};
+use sunfill_sim::ha_history::{Export, Unit};
 use sunfill_sim::model::{utc_offset_for, Metrics};
 use sunfill_sim::plot::{svg, Panel, Plot};
 use sunfill_sim::recorded;
@@ -45,14 +46,34 @@ pub struct Args {
     #[arg(long, value_name = "DB", conflicts_with = "scenario")]
     pub store: Option<PathBuf>,
 
+    /// Replay Home Assistant's history export (History, "Download data": a CSV of
+    /// entity_id,state,last_changed), with --pv and --house (and --car) naming its entities. For
+    /// your own days before sunfill ever ran.
+    #[arg(long, value_name = "CSV", conflicts_with_all = ["scenario", "store"])]
+    pub ha_history: Option<PathBuf>,
+
+    /// With --ha-history: the PV power entity, e.g. sensor.powerwall_solar_now. Append :kW or :W
+    /// unless the values say it (kW when none reaches 100).
+    #[arg(long, value_name = "ENTITY[:kW|:W]", requires = "ha_history")]
+    pub pv: Option<String>,
+
+    /// With --ha-history: the house load entity, e.g. sensor.powerwall_load_now.
+    #[arg(long, value_name = "ENTITY[:kW|:W]", requires = "ha_history")]
+    pub house: Option<String>,
+
+    /// With --ha-history: the wallbox's power entity, if the house load includes the car (a Tesla
+    /// Powerwall's does); it is taken out of the house load.
+    #[arg(long, value_name = "ENTITY[:kW|:W]", requires = "ha_history")]
+    pub car: Option<String>,
+
     /// With --store: only the last N days of the recording.
     #[arg(long, value_name = "N", requires = "store",
           value_parser = clap::value_parser!(u32).range(1..))]
     pub days: Option<u32>,
 
-    /// Write the generated day as a scenario CSV to this file and exit. With --store, write the
-    /// recorded days instead: to this file if they form one scenario, or as NAME.csv into this
-    /// folder.
+    /// Write the generated day as a scenario CSV to this file and exit. With --store or
+    /// --ha-history, write those days instead: to this file if they form one scenario, or as
+    /// NAME.csv into this folder.
     #[arg(long, value_name = "FILE")]
     pub write_scenario: Option<PathBuf>,
 
@@ -200,14 +221,18 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         PhaseArg::Both => &[1, 3],
     };
     let mut utc_offset = args.utc_offset;
-    let scenarios = if let Some(db) = &args.store {
-        let (recorded, offset) = recorded_days(db, args.days, args.utc_offset)?;
-        utc_offset = Some(offset);
+    let own = match (&args.store, &args.ha_history) {
+        (Some(db), _) => Some(stored_days(db, args.days, args.utc_offset)?),
+        (None, Some(csv)) => Some(ha_days(csv, &args)?),
+        (None, None) => None,
+    };
+    let scenarios = if let Some(own) = own {
+        utc_offset = Some(own.utc_offset_min);
         if let Some(path) = &args.write_scenario {
-            write_recorded(path, db, &recorded)?;
+            write_own(path, &own)?;
             return Ok(ExitCode::SUCCESS);
         }
-        recorded
+        own.scenarios
     } else if args.scenario.is_empty() || args.write_scenario.is_some() {
         let sky = match args.sky {
             SkyArg::Clear => Sky::Clear,
@@ -300,14 +325,52 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The scenarios of the days recorded in the store `db` (the last `days` of them, if given), and
-/// the local time's offset from UTC they are named by: `utc_offset`, or this machine's at the
-/// first recorded minute.
-fn recorded_days(
-    db: &Path,
-    days: Option<u32>,
-    utc_offset: Option<i32>,
-) -> anyhow::Result<(Vec<Scenario>, i32)> {
+/// The user's own days: recorded by sunfill or exported from Home Assistant.
+struct OwnDays {
+    scenarios: Vec<Scenario>,
+    /// Local time minus UTC, minutes: what the scenarios are named by and plug windows use.
+    utc_offset_min: i32,
+    /// Where they come from, for the written files' comment.
+    source: String,
+}
+
+/// Makes scenarios of recorded `minutes` from `source` and says what went into them.
+fn own_days(
+    prefix: &str,
+    source: String,
+    minutes: &[recorded::Minute],
+    utc_offset_min: i32,
+) -> anyhow::Result<OwnDays> {
+    let r = recorded::scenarios(prefix, minutes, utc_offset_min);
+    let names: Vec<&str> = r.scenarios.iter().map(|s| s.name.as_str()).collect();
+    eprintln!(
+        "{source}: {} minutes, {} scenario{} ({}); {} missing minutes held (gaps of up to {} \
+         min), {} minutes in stretches under {} min left out",
+        minutes.len(),
+        names.len(),
+        if names.len() == 1 { "" } else { "s" },
+        names.join(", "),
+        r.held_minutes,
+        recorded::MAX_HELD_GAP_MIN,
+        r.short_minutes,
+        recorded::MIN_STRETCH_MIN,
+    );
+    if r.scenarios.is_empty() {
+        bail!(
+            "{source}: no stretch of {} minutes or more with PV and house readings to replay",
+            recorded::MIN_STRETCH_MIN
+        );
+    }
+    Ok(OwnDays {
+        scenarios: r.scenarios,
+        utc_offset_min,
+        source,
+    })
+}
+
+/// The days recorded in the store `db` (the last `days` of them, if given), named by the local
+/// date at `utc_offset`, or this machine's at the first recorded minute.
+fn stored_days(db: &Path, days: Option<u32>, utc_offset: Option<i32>) -> anyhow::Result<OwnDays> {
     let store = Store::open_read_only(db)?;
     let mut minutes = store.site_minutes(i64::MIN)?;
     if let (Some(days), Some(last)) = (days, minutes.last().map(|m| m.t)) {
@@ -333,58 +396,132 @@ fn recorded_days(
             house_w: m.house_w,
         })
         .collect();
-    let r = recorded::scenarios("store", &minutes, offset);
-    eprintln!(
-        "{}: {} recorded minutes, {} scenario{} ({}); {} missing minutes held (gaps of up to {} \
-         min), {} minutes in stretches under {} min left out",
-        db.display(),
-        minutes.len(),
-        r.scenarios.len(),
-        if r.scenarios.len() == 1 { "" } else { "s" },
-        r.scenarios
-            .iter()
-            .map(|s| s.name.as_str())
-            .collect::<Vec<_>>()
-            .join(", "),
-        r.held_minutes,
-        recorded::MAX_HELD_GAP_MIN,
-        r.short_minutes,
-        recorded::MIN_STRETCH_MIN,
-    );
-    if r.scenarios.is_empty() {
-        bail!(
-            "{}: no stretch of {} minutes or more with PV and house readings to replay",
-            db.display(),
-            recorded::MIN_STRETCH_MIN
-        );
-    }
-    Ok((r.scenarios, offset))
+    own_days(
+        "store",
+        format!("recorded by sunfill in {}", db.display()),
+        &minutes,
+        offset,
+    )
 }
 
-/// Writes recorded scenarios as CSV: into the folder `path` as NAME.csv, or, if there is one,
-/// to the file `path`.
-fn write_recorded(path: &Path, db: &Path, scenarios: &[Scenario]) -> anyhow::Result<()> {
+/// `ENTITY[:kW|:W]`.
+fn entity_arg(s: &str) -> (&str, Option<Unit>) {
+    match s.rsplit_once(':') {
+        Some((id, u)) if u.eq_ignore_ascii_case("kw") => (id, Some(Unit::KW)),
+        Some((id, u)) if u.eq_ignore_ascii_case("w") => (id, Some(Unit::W)),
+        _ => (s, None),
+    }
+}
+
+/// The entities of an export with numeric states, for telling the user what to pick.
+fn numeric_entities(e: &Export) -> String {
+    let mut list: Vec<String> = e
+        .series
+        .iter()
+        .filter_map(|(id, s)| {
+            s.max()
+                .map(|max| format!("{id} ({} states, up to {max})", s.changes.len()))
+        })
+        .collect();
+    if list.len() > 30 {
+        let more = list.len() - 30;
+        list.truncate(30);
+        list.push(format!("and {more} more"));
+    }
+    if list.is_empty() {
+        "none".into()
+    } else {
+        list.join(", ")
+    }
+}
+
+/// The days of a Home Assistant history export, with the entities of `args`.
+fn ha_days(csv: &Path, args: &Args) -> anyhow::Result<OwnDays> {
+    let text =
+        std::fs::read_to_string(csv).with_context(|| format!("cannot read {}", csv.display()))?;
+    let file = csv.display().to_string();
+    let (Some(pv), Some(house)) = (&args.pv, &args.house) else {
+        let all = Export::parse(&file, &text, &[])?;
+        bail!(
+            "--ha-history needs --pv and --house (and --car if the house load includes the \
+             wallbox), naming entities of the export; those with numbers: {}",
+            numeric_entities(&all)
+        );
+    };
+    let entities: Vec<(&str, Option<Unit>)> = [Some(pv), Some(house), args.car.as_ref()]
+        .into_iter()
+        .flatten()
+        .map(|s| entity_arg(s))
+        .collect();
+    let ids: Vec<&str> = entities.iter().map(|(id, _)| *id).collect();
+    let export = Export::parse(&file, &text, &ids)?;
+    let mut resolved = Vec::new();
+    for (id, unit) in &entities {
+        let Some(series) = export.series.get(*id).filter(|s| s.max().is_some()) else {
+            let all = Export::parse(&file, &text, &[])?;
+            bail!(
+                "{file}: no numeric state of {id}; entities with numbers: {}",
+                numeric_entities(&all)
+            );
+        };
+        let unit = unit.unwrap_or_else(|| {
+            let u = series.guess_unit();
+            eprintln!(
+                "{id}: values up to {}, taken as {u} (append :{} to say otherwise)",
+                series.max().unwrap_or_default(),
+                if u == Unit::KW { "W" } else { "kW" }
+            );
+            u
+        });
+        if series.non_numeric > 0 {
+            eprintln!(
+                "{id}: {} of {} states are not numbers (unavailable, unknown): no reading until \
+                 the next",
+                series.non_numeric,
+                series.changes.len()
+            );
+        }
+        resolved.push((*id, unit));
+    }
+    let minutes = export.minutes(resolved[0], resolved[1], resolved.get(2).copied());
+    let first_ms = minutes.first().map_or(0, |m| m.unix_s * 1000);
+    let offset = match args.utc_offset {
+        Some(o) => o,
+        None => crate::store::local_utc_offset_min(first_ms)
+            .context("cannot find this machine's time zone; give --utc-offset")?,
+    };
+    own_days(
+        "ha",
+        format!("exported from Home Assistant to {file}"),
+        &minutes,
+        offset,
+    )
+}
+
+/// Writes the user's own days as scenario CSVs: into the folder `path` as NAME.csv, or, if
+/// there is one, to the file `path`.
+fn write_own(path: &Path, own: &OwnDays) -> anyhow::Result<()> {
     let comment = |s: &Scenario| {
         format!(
-            "{}: PV and house load (without the car) recorded by sunfill in {}, per minute; \
-             gaps of up to {} min hold the last values",
+            "{}: PV and house load (without the car) per minute, {}; gaps of up to {} min hold \
+             the last values",
             s.name,
-            db.display(),
+            own.source,
             recorded::MAX_HELD_GAP_MIN
         )
     };
     let files: Vec<(PathBuf, &Scenario)> = if path.is_dir() {
-        scenarios
+        own.scenarios
             .iter()
             .map(|s| (path.join(format!("{}.csv", s.name)), s))
             .collect()
-    } else if let [one] = scenarios {
+    } else if let [one] = own.scenarios.as_slice() {
         vec![(path.to_path_buf(), one)]
     } else {
         bail!(
-            "the recording makes {} scenarios; give --write-scenario an existing folder to write \
+            "these days make {} scenarios; give --write-scenario an existing folder to write \
              each as NAME.csv",
-            scenarios.len()
+            own.scenarios.len()
         );
     };
     for (file, s) in files {

@@ -210,10 +210,7 @@ fn recorded_days_replay_as_their_scenario_does() {
         .concat(),
     ));
     assert_eq!(from_store.len(), 6, "{stderr}");
-    assert!(
-        stderr.contains("1440 recorded minutes, 1 scenario"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("1440 minutes, 1 scenario"), "{stderr}");
     for (a, b) in from_store.iter().zip(&from_csv) {
         assert_eq!(a["scenario"], "store-2025-06-10");
         for key in [
@@ -363,5 +360,135 @@ fn a_missing_or_foreign_store_is_named_with_what_to_give() {
     let out = sunfill(&["simulate", "--store", empty.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no history recorded yet"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Home Assistant's history export of sunfill's generated day, as the History panel writes it:
+/// a row per change, PV and the house load (which includes the car, as a Powerwall's does) in
+/// W, the wallbox in kW, another entity between them; and the day as a scenario CSV.
+fn ha_export(dir: &std::path::Path) -> (PathBuf, PathBuf) {
+    use sunfill_sim::generate::{day, to_csv, Sky};
+    use sunfill_sim::scenario::format_rfc3339_utc;
+    let day = day(Sky::BrokenClouds, 4);
+    let mut csv = String::from("entity_id,state,last_changed\n");
+    let mut last: [Option<String>; 3] = [None, None, None];
+    for (i, r) in day.rows.iter().enumerate() {
+        let t = format_rfc3339_utc(day.start_unix + 60 * i as i64).replace('Z', ".000Z");
+        // The car charges 2 or 3.5 kW from 10:00 to 14:00 local time (08:00-12:00 UTC).
+        let car_kw = match i {
+            600..=719 => 2.0,
+            720..=839 => 3.5,
+            _ => 0.0,
+        };
+        let states = [
+            ("sensor.powerwall_solar_now", format!("{}", r.pv_w)),
+            (
+                "sensor.powerwall_load_now",
+                format!("{}", r.house_w + car_kw * 1000.0),
+            ),
+            ("sensor.wallbox_power", format!("{car_kw}")),
+        ];
+        for (k, (id, state)) in states.into_iter().enumerate() {
+            if last[k].as_deref() != Some(&state) {
+                csv.push_str(&format!("{id},{state},{t}\n"));
+                last[k] = Some(state);
+            }
+        }
+        if i % 97 == 0 {
+            csv.push_str(&format!("sensor.note,\"on, off\",{t}\n"));
+        }
+    }
+    let end = format_rfc3339_utc(day.start_unix + 60 * day.rows.len() as i64);
+    csv.push_str(&format!("sensor.powerwall_solar_now,0,{end}\n"));
+    let export = dir.join("history.csv");
+    must(std::fs::write(&export, csv), "writing the export");
+    let scenario = dir.join("day.csv");
+    must(
+        std::fs::write(&scenario, to_csv(&day, 4)),
+        "writing the day",
+    );
+    (export, scenario)
+}
+
+#[test]
+fn a_home_assistant_export_replays_as_its_day_does() {
+    let dir = temp_dir("ha");
+    let (export, scenario) = ha_export(&dir);
+    let common = ["--phases", "both", "--json", "--utc-offset", "+2"];
+    let out = sunfill(
+        &[
+            &["simulate", "--ha-history", export.to_str().unwrap()][..],
+            &[
+                "--pv",
+                "sensor.powerwall_solar_now:W",
+                "--house",
+                "sensor.powerwall_load_now",
+                "--car",
+                "sensor.wallbox_power",
+            ],
+            &common,
+        ]
+        .concat(),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        stderr.contains("sensor.wallbox_power: values up to 3.5, taken as kW"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("sensor.powerwall_load_now: values up to"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("1440 minutes, 1 scenario (ha-2025-06-10)"),
+        "{stderr}"
+    );
+    let from_ha = json_runs(&out);
+    let from_csv = json_runs(&sunfill(
+        &[
+            &["simulate", "--scenario", scenario.to_str().unwrap()][..],
+            &common,
+        ]
+        .concat(),
+    ));
+    assert_eq!(from_ha.len(), 6);
+    for (a, b) in from_ha.iter().zip(&from_csv) {
+        for key in [
+            "policy",
+            "phases",
+            "solar_kwh",
+            "import_kwh",
+            "starts",
+            "writes",
+        ] {
+            assert_eq!(a[key], b[key], "{key}");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_home_assistant_export_without_its_entities_lists_them() {
+    let dir = temp_dir("ha-bad");
+    let (export, _) = ha_export(&dir);
+    let export = export.to_str().unwrap();
+    let out = sunfill(&["simulate", "--ha-history", export]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--ha-history needs --pv and --house"), "{err}");
+    assert!(err.contains("sensor.powerwall_solar_now ("), "{err}");
+    assert!(!err.contains("sensor.note"), "not a number: {err}");
+    let out = sunfill(&[
+        "simulate",
+        "--ha-history",
+        export,
+        "--pv",
+        "sensor.pv_typo",
+        "--house",
+        "sensor.powerwall_load_now",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no numeric state of sensor.pv_typo"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }

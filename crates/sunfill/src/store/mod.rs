@@ -470,15 +470,7 @@ impl Store {
     /// Local time minus UTC on this machine at `unix_ms`, in minutes (SQLite's `localtime`, the
     /// zone the energy totals use).
     pub fn utc_offset_min(&self, unix_ms: i64) -> Result<i32, Error> {
-        let secs: Option<i64> = self
-            .conn
-            .query_row(
-                "SELECT CAST(strftime('%s', ?1, 'unixepoch', 'localtime') AS INTEGER) - ?1",
-                [unix_ms.div_euclid(1000)],
-                |r| r.get(0),
-            )
-            .map_err(self.err("finding the local time zone"))?;
-        Ok(secs.map_or(0, |s| (s / 60).clamp(-24 * 60, 24 * 60) as i32))
+        utc_offset_on(&self.conn, unix_ms).map_err(self.err("finding the local time zone"))
     }
 
     /// The per-minute history since `since_unix_ms`, oldest first.
@@ -584,6 +576,21 @@ fn session_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Session> {
         peak_power_w: r.get(7)?,
         mode: r.get(8)?,
     })
+}
+
+/// Local time minus UTC on this machine at `unix_ms`, in minutes, as SQLite's `localtime` sees
+/// it (the zone the store's energy totals use), without a database file.
+pub fn local_utc_offset_min(unix_ms: i64) -> Result<i32, rusqlite::Error> {
+    utc_offset_on(&Connection::open_in_memory()?, unix_ms)
+}
+
+fn utc_offset_on(conn: &Connection, unix_ms: i64) -> Result<i32, rusqlite::Error> {
+    let secs: Option<i64> = conn.query_row(
+        "SELECT CAST(strftime('%s', ?1, 'unixepoch', 'localtime') AS INTEGER) - ?1",
+        [unix_ms.div_euclid(1000)],
+        |r| r.get(0),
+    )?;
+    Ok(secs.map_or(0, |s| (s / 60).clamp(-24 * 60, 24 * 60) as i32))
 }
 
 /// One CSV cell: quoted when it holds a comma, quote or line break (quotes doubled); a leading
