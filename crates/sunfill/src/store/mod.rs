@@ -206,18 +206,10 @@ fn share(part: f64, whole: f64) -> Option<f64> {
 impl Store {
     /// Opens (or creates) the database at `path`, switches it to WAL mode and migrates the schema.
     pub fn open(path: &Path) -> Result<Store, Error> {
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = Connection::open_with_flags(path, flags).map_err(|source| Error::Open {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let store = Store {
-            conn,
-            path: path.to_path_buf(),
-            retention_days: DEFAULT_RETENTION_DAYS,
-        };
+        let store = Store::connect(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
+        )?;
         store.prepare()?;
         Ok(store)
     }
@@ -230,7 +222,18 @@ impl Store {
                 path: path.to_path_buf(),
             });
         }
-        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let store = Store::connect(path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        if store.schema_version()? == 0 {
+            return Err(Error::NotOurs {
+                path: store.path.clone(),
+            });
+        }
+        Ok(store)
+    }
+
+    /// A connection with `flags` and a busy timeout.
+    fn connect(path: &Path, flags: OpenFlags) -> Result<Store, Error> {
+        let flags = flags | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(path, flags).map_err(|source| Error::Open {
             path: path.to_path_buf(),
             source,
@@ -244,24 +247,24 @@ impl Store {
             .conn
             .busy_timeout(Duration::from_secs(5))
             .map_err(store.err("setting the busy timeout"))?;
-        let version: i64 = store
+        Ok(store)
+    }
+
+    /// The file's schema version, refused if newer than this build knows.
+    fn schema_version(&self) -> Result<i64, Error> {
+        let version: i64 = self
             .conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(store.err("reading the schema version"))?;
+            .map_err(self.err("reading the schema version"))?;
         let known = MIGRATIONS.len() as i64;
         if version > known {
             return Err(Error::TooNew {
-                path: store.path.clone(),
+                path: self.path.clone(),
                 found: version,
                 known,
             });
         }
-        if version == 0 {
-            return Err(Error::NotOurs {
-                path: store.path.clone(),
-            });
-        }
-        Ok(store)
+        Ok(version)
     }
 
     fn err(&self, doing: &'static str) -> impl FnOnce(rusqlite::Error) -> Error + '_ {
@@ -270,8 +273,6 @@ impl Store {
 
     fn prepare(&self) -> Result<(), Error> {
         let c = &self.conn;
-        c.busy_timeout(Duration::from_secs(5))
-            .map_err(self.err("setting the busy timeout"))?;
         // The first statement that reads the file: a damaged file fails here.
         let mode: String = c
             .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
@@ -283,17 +284,7 @@ impl Store {
         // energy itself is safe in the wallbox's counter.
         c.execute_batch("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")
             .map_err(self.err("setting pragmas"))?;
-        let version: i64 = c
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(self.err("reading the schema version"))?;
-        let known = MIGRATIONS.len() as i64;
-        if version > known {
-            return Err(Error::TooNew {
-                path: self.path.clone(),
-                found: version,
-                known,
-            });
-        }
+        let version = self.schema_version()?;
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
             let next = i as i64 + 1;
             let batch = format!("BEGIN IMMEDIATE; {sql}; PRAGMA user_version = {next}; COMMIT;");
