@@ -108,7 +108,8 @@ pub struct Args {
     pub leave: Option<u32>,
 
     /// Local time minus UTC for --arrive/--leave, e.g. +2 or -06:00 (default: from the
-    /// scenario name: UTC+2 for dk-/de-, UTC-6 for us-).
+    /// scenario name: UTC+2 for dk-/de-, UTC-6 for us-; with --store or --ha-history, this
+    /// machine's time zone, which also names those days by their local date).
     #[arg(long, value_name = "±HH[:MM]", value_parser = parse_offset, allow_hyphen_values = true)]
     pub utc_offset: Option<i32>,
 
