@@ -227,6 +227,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         (None, Some(csv)) => Some(ha_days(csv, &args)?),
         (None, None) => None,
     };
+    let is_own = own.is_some();
     let scenarios = if let Some(own) = own {
         utc_offset = Some(own.utc_offset_min);
         if let Some(path) = &args.write_scenario {
@@ -298,6 +299,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&rows)?);
     } else {
         print!("{}", tables(&set, &scenarios, phases, &policies));
+        if is_own {
+            let days = scenarios.iter().map(|s| s.rows.len()).sum::<usize>() as f64 / 1440.0;
+            print!("{}", verdict(&set, days, phases, &policies));
+        }
     }
 
     if let Some(path) = &args.plot {
@@ -733,6 +738,47 @@ fn tables(set: &RunSet, scenarios: &[Scenario], phases: &[u8], policies: &[Polic
             p.name(),
             t,
             &Ratios::of(t, seed.as_ref(), td.as_ref()),
+        ));
+    }
+    out
+}
+
+/// For the user's own days, the tables in words: per phase count, what each controller would
+/// have charged, from the sun and from the grid, with how many starts.
+fn verdict(set: &RunSet, days: f64, phases: &[u8], policies: &[PolicyKind]) -> String {
+    let mut out = String::new();
+    for &ph in phases {
+        let said: Vec<String> = policies
+            .iter()
+            .map(|&p| {
+                let mut t = Totals::default();
+                for r in set.runs.iter().filter(|r| r.phases == ph && r.policy == p) {
+                    t.add(&r.metrics);
+                }
+                let who = match p {
+                    PolicyKind::Sunfill => "sunfill",
+                    PolicyKind::Seed => "the original Pico W controller",
+                    PolicyKind::ThresholdDelay => "a threshold-delay charger",
+                };
+                format!(
+                    "{who} {:.1} kWh ({:.1} from the sun, {:.1} from the grid) with {} start{}",
+                    t.ev_kwh,
+                    t.solar_kwh,
+                    t.import_kwh,
+                    t.starts,
+                    if t.starts == 1 { "" } else { "s" }
+                )
+            })
+            .collect();
+        let when = if days < 1.05 {
+            "On this day".to_string()
+        } else {
+            format!("On these {days:.1} days")
+        };
+        out.push_str(&format!(
+            "\n{when}, charging on {ph} phase{}: {}.\n",
+            if ph == 1 { "" } else { "s" },
+            said.join("; ")
         ));
     }
     out

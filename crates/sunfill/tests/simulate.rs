@@ -452,6 +452,26 @@ fn a_home_assistant_export_replays_as_its_day_does() {
         .concat(),
     ));
     assert_eq!(from_ha.len(), 6);
+    // The tables end with the same in words.
+    let out = sunfill(&[
+        "simulate",
+        "--ha-history",
+        export.to_str().unwrap(),
+        "--pv",
+        "sensor.powerwall_solar_now:W",
+        "--house",
+        "sensor.powerwall_load_now",
+        "--car",
+        "sensor.wallbox_power",
+        "--utc-offset",
+        "+2",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("On this day, charging on 3 phases: sunfill "),
+        "{text}"
+    );
+    assert!(text.contains("; a threshold-delay charger "), "{text}");
     for (a, b) in from_ha.iter().zip(&from_csv) {
         for key in [
             "policy",
