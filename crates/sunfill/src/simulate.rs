@@ -5,7 +5,9 @@
 //! baselines and to `bound_zero_import_kwh`, then totals; or, with `--json`, one JSON object per
 //! scenario x phases x policy. `--check-goal` adds the benchmark's goal check and exits 1 when
 //! the goal is missed (the report goes to stderr with `--json`, to keep stdout valid JSON).
-//! `--store` replays the days the daemon recorded in its database instead of scenario files.
+//! Instead of scenario files, `--store` replays the days the daemon recorded in its database and
+//! `--ha-history` the days of a Home Assistant history export (`sunfill_sim::recorded`,
+//! `sunfill_sim::ha_history`); those runs end with what each controller would have done, in words.
 
 use crate::store::Store;
 use anyhow::{bail, Context};
@@ -250,8 +252,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         if !args.json {
             eprintln!(
                 "no --scenario given: replaying sunfill's generated day \"{}\" (seed {}; a synthetic \
-                 model, not measured data). Give --scenario FILE|DIR, or --store DB for the days \
-                 sunfill recorded.",
+                 model, not measured data). Give --scenario FILE|DIR, --store DB for the days \
+                 sunfill recorded, or --ha-history CSV for Home Assistant's.",
                 day.name, args.seed
             );
         }
