@@ -1,4 +1,5 @@
-//! Home Assistant's history export (`sunfill_sim::ha_history`), through to recorded minutes and
+//! Home Assistant's history export (`sunfill_sim::ha_history`; the house load from a house sensor
+//! or from a grid meter and a battery), through to recorded minutes and
 //! scenarios (`sunfill_sim::recorded`), as `sunfill simulate --ha-history` reads it.
 //!
 //! Beyond "no panic": errors name the file and a line that exists (or 0); every series holds one
@@ -8,7 +9,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sunfill_sim::ha_history::{Export, Unit};
+use sunfill_sim::ha_history::{Export, Load, Power, Unit};
 use sunfill_sim::recorded;
 
 fuzz_target!(|data: &[u8]| {
@@ -31,7 +32,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let unit = export.series[pv].guess_unit();
-    let car = ids.get(1).map(|&id| (id, Unit::W));
+    let car = ids.get(1).map(|&id| Power::new(id, Unit::W));
     // Huge spans would allocate a minute each; the CLI meets real exports, the fuzzer does not.
     let span = ids
         .iter()
@@ -40,7 +41,19 @@ fuzz_target!(|data: &[u8]| {
     if span.1.saturating_sub(span.0) > 40 * 86_400_000 {
         return;
     }
-    let minutes = export.minutes((pv, unit), (house, Unit::KW), car);
+    // The house load from a house sensor, or from a grid meter (negated) and a battery.
+    let load = if data.len() % 2 == 0 {
+        Load::House(Power::new(house, Unit::KW))
+    } else {
+        Load::Grid {
+            grid: Power {
+                negate: true,
+                ..Power::new(house, Unit::KW)
+            },
+            battery: ids.get(2).map(|&id| Power::new(id, Unit::W)),
+        }
+    };
+    let minutes = export.minutes(Power::new(pv, unit), load, car);
     let range = |id: &str, factor: f64| {
         let vals = export.series[id].changes.iter().filter_map(|c| c.1);
         let lo = vals.clone().fold(f64::INFINITY, f64::min) * factor;

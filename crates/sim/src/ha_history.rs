@@ -257,51 +257,99 @@ impl Export {
         Ok(export)
     }
 
-    /// The recorded minutes of PV and house load without the car: `pv` and `house` entities with
-    /// their units, and `car` (if the house load includes the wallbox, as a Tesla Powerwall's
-    /// does) subtracted from the house. Covers the minutes from the first change of any of them
-    /// to the last.
-    pub fn minutes(
-        &self,
-        pv: (&str, Unit),
-        house: (&str, Unit),
-        car: Option<(&str, Unit)>,
-    ) -> Vec<Minute> {
+    /// The recorded minutes of PV and house load without the car, from `pv`, the house `load`,
+    /// and `car` (if the house load includes the wallbox, as a Tesla Powerwall's or a grid
+    /// meter's does) taken out of it. Covers the minutes from the first change of any of them to
+    /// the last.
+    pub fn minutes(&self, pv: Power<'_>, load: Load<'_>, car: Option<Power<'_>>) -> Vec<Minute> {
         let empty = Series::default();
         let get = |id: &str| self.series.get(id).unwrap_or(&empty);
-        let all = [Some(pv), Some(house), car];
+        let (main, battery) = match load {
+            Load::House(h) => (h, None),
+            Load::Grid { grid, battery } => (grid, battery),
+        };
+        let all = [Some(pv), Some(main), battery, car];
         let times = all
             .iter()
             .flatten()
-            .flat_map(|(id, _)| get(id).changes.iter().map(|c| c.0));
+            .flat_map(|p| get(p.id).changes.iter().map(|c| c.0));
         let (Some(first), Some(end)) = (times.clone().min(), times.max()) else {
             return Vec::new();
         };
         let first_min = first.div_euclid(60_000);
         let n = usize::try_from(end.div_euclid(60_000) - first_min).unwrap_or(0);
-        let means = |(id, unit): (&str, Unit)| -> Vec<Option<f64>> {
-            get(id)
+        let means = |p: Power<'_>| -> Vec<Option<f64>> {
+            let factor = p.unit.factor() * if p.negate { -1.0 } else { 1.0 };
+            get(p.id)
                 .minute_means(first_min, n, end)
                 .into_iter()
-                .map(|v| v.map(|v| v * unit.factor()))
+                .map(|v| v.map(|v| v * factor))
                 .collect()
         };
-        let (pv, house) = (means(pv), means(house));
-        let car = car.map(means);
+        let zero = || vec![Some(0.0); n];
+        let pv_w = means(pv);
+        let main_w = means(main);
+        let battery_w = battery.map_or_else(zero, means);
+        let car_w = car.map_or_else(zero, means);
+        let from_grid = matches!(load, Load::Grid { .. });
         (0..n)
             .map(|i| {
-                let car_w = match &car {
-                    Some(c) => c[i],
-                    None => Some(0.0),
+                let with_car = if from_grid {
+                    // What the meter saw: house + car + charging - PV - discharging.
+                    main_w[i]
+                        .zip(pv_w[i])
+                        .zip(battery_w[i])
+                        .map(|((g, p), b)| g + p + b)
+                } else {
+                    main_w[i]
                 };
                 Minute {
                     unix_s: (first_min + i as i64) * 60,
-                    pv_w: pv[i],
-                    house_w: house[i].zip(car_w).map(|(h, c)| h - c),
+                    pv_w: pv_w[i],
+                    house_w: with_car.zip(car_w[i]).map(|(h, c)| h - c),
                 }
             })
             .collect()
     }
+}
+
+/// An entity of the export read as a power.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Power<'a> {
+    /// The entity id, e.g. `sensor.powerwall_solar_now`.
+    pub id: &'a str,
+    /// Its unit.
+    pub unit: Unit,
+    /// Whether its sign is the opposite of the one wanted (a grid meter that counts export as
+    /// positive).
+    pub negate: bool,
+}
+
+impl<'a> Power<'a> {
+    /// `id` in `unit`, with its own sign.
+    pub fn new(id: &'a str, unit: Unit) -> Self {
+        Power {
+            id,
+            unit,
+            negate: false,
+        }
+    }
+}
+
+/// Where the house load comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Load<'a> {
+    /// A sensor of the house load.
+    House(Power<'a>),
+    /// The grid meter (+ import) and, if there is one, the home battery (+ discharging): the
+    /// house load is grid + PV + battery. Without the battery its charging counts as house load:
+    /// the surplus after the battery, as a grid-meter controller sees it.
+    Grid {
+        /// The grid meter.
+        grid: Power<'a>,
+        /// The home battery.
+        battery: Option<Power<'a>>,
+    },
 }
 
 #[cfg(test)]
@@ -348,10 +396,11 @@ mod tests {
         assert_eq!(e.series.len(), 3, "sensor.note is skipped");
         assert_eq!(e.series["sensor.pv"].non_numeric, 1);
         assert_eq!(e.series["sensor.pv"].guess_unit(), Unit::KW);
+        let kw = |id| Power::new(id, Unit::KW);
         let m = e.minutes(
-            ("sensor.pv", Unit::KW),
-            ("sensor.house", Unit::KW),
-            Some(("sensor.car", Unit::KW)),
+            kw("sensor.pv"),
+            Load::House(kw("sensor.house")),
+            Some(kw("sensor.car")),
         );
         assert_eq!(m.len(), 3, "10:00 to the last change at 10:03");
         assert_eq!(m[0].unix_s, 1_749_549_600);
@@ -366,8 +415,45 @@ mod tests {
         assert!((m[1].house_w.unwrap() - 300.0).abs() < 1e-9);
         assert_eq!(m[2].pv_w, Some(2000.0));
         // Without the car entity the house keeps the car's load.
-        let m = e.minutes(("sensor.pv", Unit::KW), ("sensor.house", Unit::KW), None);
+        let m = e.minutes(kw("sensor.pv"), Load::House(kw("sensor.house")), None);
         assert!((m[1].house_w.unwrap() - 1000.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_grid_meter_and_a_battery_give_the_house_load() {
+        // House 300 W, PV 2 kW, the battery charging 500 W: the meter exports 1.2 kW. From
+        // 10:01 the car draws 1.4 kW: the meter imports 200 W.
+        let text = "entity_id,state,last_changed\n\
+            sensor.pv,2000,2025-06-10T10:00:00Z\n\
+            sensor.grid,-1200,2025-06-10T10:00:00Z\n\
+            sensor.battery,-500,2025-06-10T10:00:00Z\n\
+            sensor.car,0,2025-06-10T10:00:00Z\n\
+            sensor.car,1400,2025-06-10T10:01:00Z\n\
+            sensor.grid,200,2025-06-10T10:01:00Z\n\
+            sensor.grid,0,2025-06-10T10:02:00Z\n";
+        let e = Export::parse("h.csv", text, &[]).unwrap();
+        let w = |id| Power::new(id, Unit::W);
+        let grid = Load::Grid {
+            grid: w("sensor.grid"),
+            battery: Some(w("sensor.battery")),
+        };
+        let m = e.minutes(w("sensor.pv"), grid, Some(w("sensor.car")));
+        assert_eq!(m.len(), 2);
+        assert_eq!(m[0].house_w, Some(300.0));
+        assert_eq!(m[1].house_w, Some(300.0));
+        // Without the battery, its charging is house load; a meter counting export as positive
+        // is negated.
+        let text = text.replace(",-1200,", ",1200,").replace(",200,", ",-200,");
+        let e = Export::parse("h.csv", &text, &[]).unwrap();
+        let grid = Load::Grid {
+            grid: Power {
+                negate: true,
+                ..w("sensor.grid")
+            },
+            battery: None,
+        };
+        let m = e.minutes(w("sensor.pv"), grid, Some(w("sensor.car")));
+        assert_eq!(m[0].house_w, Some(800.0));
     }
 
     #[test]

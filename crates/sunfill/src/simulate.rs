@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use sunfill_sim::generate::{self, Sky};
 use sunfill_sim::goal::{check_goal, Totals};
-use sunfill_sim::ha_history::{Export, Unit};
+use sunfill_sim::ha_history::{Export, Load, Power, Unit};
 use sunfill_sim::model::{utc_offset_for, Metrics};
 use sunfill_sim::plot::{svg, Panel, Plot};
 use sunfill_sim::recorded;
@@ -64,9 +64,30 @@ pub struct Args {
     pub house: Option<String>,
 
     /// With --ha-history: the wallbox's power entity, if the house load includes the car (a Tesla
-    /// Powerwall's does); it is taken out of the house load.
+    /// Powerwall's does, a grid meter's too); it is taken out of the house load.
     #[arg(long, value_name = "ENTITY[:kW|:W]", requires = "ha_history")]
     pub car: Option<String>,
+
+    /// With --ha-history, instead of --house: the grid meter's power (+ import; write -ENTITY if
+    /// it counts export as positive). The house load is then grid + PV (+ --battery) - car.
+    #[arg(
+        long,
+        value_name = "[-]ENTITY[:kW|:W]",
+        requires = "ha_history",
+        conflicts_with = "house",
+        allow_hyphen_values = true
+    )]
+    pub grid: Option<String>,
+
+    /// With --grid: the home battery's power (+ discharging; -ENTITY if charging is positive).
+    /// Without it, the battery's charging counts as house load: the surplus after the battery.
+    #[arg(
+        long,
+        value_name = "[-]ENTITY[:kW|:W]",
+        requires = "grid",
+        allow_hyphen_values = true
+    )]
+    pub battery: Option<String>,
 
     /// With --store: only the last N days of the recording.
     #[arg(long, value_name = "N", requires = "store",
@@ -412,12 +433,16 @@ fn stored_days(db: &Path, days: Option<u32>, utc_offset: Option<i32>) -> anyhow:
     )
 }
 
-/// `ENTITY[:kW|:W]`.
-fn entity_arg(s: &str) -> (&str, Option<Unit>) {
+/// `[-]ENTITY[:kW|:W]`: the entity, its unit if given, and whether to negate it.
+fn entity_arg(s: &str) -> (&str, Option<Unit>, bool) {
+    let (negate, s) = match s.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, s),
+    };
     match s.rsplit_once(':') {
-        Some((id, u)) if u.eq_ignore_ascii_case("kw") => (id, Some(Unit::KW)),
-        Some((id, u)) if u.eq_ignore_ascii_case("w") => (id, Some(Unit::W)),
-        _ => (s, None),
+        Some((id, u)) if u.eq_ignore_ascii_case("kw") => (id, Some(Unit::KW), negate),
+        Some((id, u)) if u.eq_ignore_ascii_case("w") => (id, Some(Unit::W), negate),
+        _ => (s, None, negate),
     }
 }
 
@@ -448,24 +473,36 @@ fn ha_days(csv: &Path, args: &Args) -> anyhow::Result<OwnDays> {
     let text =
         std::fs::read_to_string(csv).with_context(|| format!("cannot read {}", csv.display()))?;
     let file = csv.display().to_string();
-    let (Some(pv), Some(house)) = (&args.pv, &args.house) else {
+    let (Some(pv), Some(load)) = (&args.pv, args.house.as_ref().or(args.grid.as_ref())) else {
         let all = Export::parse(&file, &text, &[])?;
         bail!(
-            "--ha-history needs --pv and --house (and --car if the house load includes the \
-             wallbox), naming entities of the export; those with numbers: {}",
+            "--ha-history needs --pv and --house (or --grid), and --car if the house load includes \
+             the wallbox, naming entities of the export; those with numbers: {}",
             numeric_entities(&all)
         );
     };
-    let entities: Vec<(&str, Option<Unit>)> = [Some(pv), Some(house), args.car.as_ref()]
-        .into_iter()
-        .flatten()
-        .map(|s| entity_arg(s))
+    let entities: Vec<(&str, Option<Unit>, bool)> = [
+        Some(pv),
+        Some(load),
+        args.car.as_ref(),
+        args.battery.as_ref(),
+    ]
+    .into_iter()
+    .map(|s| s.map_or(("", None, false), |s| entity_arg(s)))
+    .collect();
+    let ids: Vec<&str> = entities
+        .iter()
+        .map(|e| e.0)
+        .filter(|id| !id.is_empty())
         .collect();
-    let ids: Vec<&str> = entities.iter().map(|(id, _)| *id).collect();
     let export = Export::parse(&file, &text, &ids)?;
-    let mut resolved = Vec::new();
-    for (id, unit) in &entities {
-        let Some(series) = export.series.get(*id).filter(|s| s.max().is_some()) else {
+    let mut resolved: Vec<Option<Power<'_>>> = Vec::new();
+    for &(id, unit, negate) in &entities {
+        if id.is_empty() {
+            resolved.push(None);
+            continue;
+        }
+        let Some(series) = export.series.get(id).filter(|s| s.max().is_some()) else {
             let all = Export::parse(&file, &text, &[])?;
             bail!(
                 "{file}: no numeric state of {id}; entities with numbers: {}",
@@ -489,9 +526,20 @@ fn ha_days(csv: &Path, args: &Args) -> anyhow::Result<OwnDays> {
                 series.changes.len()
             );
         }
-        resolved.push((*id, unit));
+        resolved.push(Some(Power { id, unit, negate }));
     }
-    let minutes = export.minutes(resolved[0], resolved[1], resolved.get(2).copied());
+    let (Some(pv), Some(main)) = (resolved[0], resolved[1]) else {
+        bail!("--pv and --house (or --grid) are needed");
+    };
+    let load = if args.grid.is_some() {
+        Load::Grid {
+            grid: main,
+            battery: resolved[3],
+        }
+    } else {
+        Load::House(main)
+    };
+    let minutes = export.minutes(pv, load, resolved[2]);
     let first_ms = minutes.first().map_or(0, |m| m.unix_s * 1000);
     let offset = match args.utc_offset {
         Some(o) => o,

@@ -371,7 +371,7 @@ fn ha_export(dir: &std::path::Path) -> (PathBuf, PathBuf) {
     use sunfill_sim::scenario::format_rfc3339_utc;
     let day = day(Sky::BrokenClouds, 4);
     let mut csv = String::from("entity_id,state,last_changed\n");
-    let mut last: [Option<String>; 3] = [None, None, None];
+    let mut last: [Option<String>; 4] = [None, None, None, None];
     for (i, r) in day.rows.iter().enumerate() {
         let t = format_rfc3339_utc(day.start_unix + 60 * i as i64).replace('Z', ".000Z");
         // The car charges 2 or 3.5 kW from 10:00 to 14:00 local time (08:00-12:00 UTC).
@@ -387,6 +387,10 @@ fn ha_export(dir: &std::path::Path) -> (PathBuf, PathBuf) {
                 format!("{}", r.house_w + car_kw * 1000.0),
             ),
             ("sensor.wallbox_power", format!("{car_kw}")),
+            (
+                "sensor.grid_power",
+                format!("{}", r.house_w + car_kw * 1000.0 - r.pv_w),
+            ),
         ];
         for (k, (id, state)) in states.into_iter().enumerate() {
             if last[k].as_deref() != Some(&state) {
@@ -452,6 +456,27 @@ fn a_home_assistant_export_replays_as_its_day_does() {
         .concat(),
     ));
     assert_eq!(from_ha.len(), 6);
+    // From the grid meter instead of the house load: the same.
+    let from_grid = json_runs(&sunfill(
+        &[
+            &["simulate", "--ha-history", export.to_str().unwrap()][..],
+            &[
+                "--pv",
+                "sensor.powerwall_solar_now:W",
+                "--grid",
+                "sensor.grid_power:W",
+                "--car",
+                "sensor.wallbox_power:kW",
+            ],
+            &common,
+        ]
+        .concat(),
+    ));
+    for (a, b) in from_grid.iter().zip(&from_csv) {
+        for key in ["solar_kwh", "import_kwh", "starts"] {
+            assert_eq!(a[key], b[key], "{key}");
+        }
+    }
     // The tables end with the same in words.
     let out = sunfill(&[
         "simulate",
