@@ -194,6 +194,23 @@ fn json_runs(out: &Output) -> Vec<serde_json::Value> {
     v.as_array().cloned().unwrap_or_default()
 }
 
+/// Asserts that two sets of runs agree on the metrics that count.
+fn assert_same_runs(a: &[serde_json::Value], b: &[serde_json::Value]) {
+    assert_eq!(a.len(), b.len());
+    for (a, b) in a.iter().zip(b) {
+        for key in [
+            "policy",
+            "phases",
+            "solar_kwh",
+            "import_kwh",
+            "starts",
+            "writes",
+        ] {
+            assert_eq!(a[key], b[key], "{key}");
+        }
+    }
+}
+
 #[test]
 fn recorded_days_replay_as_their_scenario_does() {
     let dir = temp_dir("store");
@@ -211,19 +228,10 @@ fn recorded_days_replay_as_their_scenario_does() {
     ));
     assert_eq!(from_store.len(), 6, "{stderr}");
     assert!(stderr.contains("1440 minutes, 1 scenario"), "{stderr}");
-    for (a, b) in from_store.iter().zip(&from_csv) {
-        assert_eq!(a["scenario"], "store-2025-06-10");
-        for key in [
-            "policy",
-            "phases",
-            "solar_kwh",
-            "import_kwh",
-            "starts",
-            "writes",
-        ] {
-            assert_eq!(a[key], b[key], "{key}");
-        }
-    }
+    assert!(from_store
+        .iter()
+        .all(|r| r["scenario"] == "store-2025-06-10"));
+    assert_same_runs(&from_store, &from_csv);
     // Without --utc-offset, the local date is this machine's (here a POSIX TZ rule, no tzdata).
     let out = Command::new(env!("CARGO_BIN_EXE_sunfill"))
         .args([
@@ -414,101 +422,57 @@ fn ha_export(dir: &std::path::Path) -> (PathBuf, PathBuf) {
     (export, scenario)
 }
 
+/// `sunfill simulate --ha-history EXPORT ARGS... --utc-offset +2`.
+fn replay_ha(export: &std::path::Path, args: &[&str]) -> Output {
+    let export = export.to_str().unwrap_or_default();
+    sunfill(
+        &[
+            &["simulate", "--ha-history", export][..],
+            args,
+            &["--utc-offset", "+2"],
+        ]
+        .concat(),
+    )
+}
+
 #[test]
 fn a_home_assistant_export_replays_as_its_day_does() {
     let dir = temp_dir("ha");
     let (export, scenario) = ha_export(&dir);
-    let common = ["--phases", "both", "--json", "--utc-offset", "+2"];
-    let out = sunfill(
-        &[
-            &["simulate", "--ha-history", export.to_str().unwrap()][..],
-            &[
-                "--pv",
-                "sensor.powerwall_solar_now:W",
-                "--house",
-                "sensor.powerwall_load_now",
-                "--car",
-                "sensor.wallbox_power",
-            ],
-            &common,
-        ]
-        .concat(),
-    );
+    let pv = ["--pv", "sensor.powerwall_solar_now:W"];
+    let house = ["--house", "sensor.powerwall_load_now"];
+    let car = ["--car", "sensor.wallbox_power"];
+    let json = ["--phases", "both", "--json"];
+    let out = replay_ha(&export, &[&pv[..], &house, &car, &json].concat());
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(
-        stderr.contains("sensor.wallbox_power: values up to 3.5, taken as kW"),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains("sensor.powerwall_load_now: values up to"),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains("1440 minutes, 1 scenario (ha-2025-06-10)"),
-        "{stderr}"
-    );
-    let from_ha = json_runs(&out);
+    for said in [
+        "sensor.wallbox_power: values up to 3.5, taken as kW",
+        "sensor.powerwall_load_now: values up to",
+        "1440 minutes, 1 scenario (ha-2025-06-10)",
+    ] {
+        assert!(stderr.contains(said), "{said}: {stderr}");
+    }
     let from_csv = json_runs(&sunfill(
         &[
             &["simulate", "--scenario", scenario.to_str().unwrap()][..],
-            &common,
+            &json,
+            &["--utc-offset", "+2"],
         ]
         .concat(),
     ));
-    assert_eq!(from_ha.len(), 6);
+    assert_same_runs(&json_runs(&out), &from_csv);
     // From the grid meter instead of the house load: the same.
-    let from_grid = json_runs(&sunfill(
-        &[
-            &["simulate", "--ha-history", export.to_str().unwrap()][..],
-            &[
-                "--pv",
-                "sensor.powerwall_solar_now:W",
-                "--grid",
-                "sensor.grid_power:W",
-                "--car",
-                "sensor.wallbox_power:kW",
-            ],
-            &common,
-        ]
-        .concat(),
-    ));
-    for (a, b) in from_grid.iter().zip(&from_csv) {
-        for key in ["solar_kwh", "import_kwh", "starts"] {
-            assert_eq!(a[key], b[key], "{key}");
-        }
-    }
+    let grid = ["--grid", "sensor.grid_power:W"];
+    let out = replay_ha(&export, &[&pv[..], &grid, &car, &json].concat());
+    assert_same_runs(&json_runs(&out), &from_csv);
     // The tables end with the same in words.
-    let out = sunfill(&[
-        "simulate",
-        "--ha-history",
-        export.to_str().unwrap(),
-        "--pv",
-        "sensor.powerwall_solar_now:W",
-        "--house",
-        "sensor.powerwall_load_now",
-        "--car",
-        "sensor.wallbox_power",
-        "--utc-offset",
-        "+2",
-    ]);
+    let out = replay_ha(&export, &[&pv[..], &house, &car].concat());
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         text.contains("On this day, charging on 3 phases: sunfill "),
         "{text}"
     );
     assert!(text.contains("; a threshold-delay charger "), "{text}");
-    for (a, b) in from_ha.iter().zip(&from_csv) {
-        for key in [
-            "policy",
-            "phases",
-            "solar_kwh",
-            "import_kwh",
-            "starts",
-            "writes",
-        ] {
-            assert_eq!(a[key], b[key], "{key}");
-        }
-    }
     let _ = std::fs::remove_dir_all(&dir);
 }
 
