@@ -57,6 +57,10 @@ pub struct Args {
     /// Stop after this many seconds of real time (default: run until Ctrl-C).
     #[arg(long)]
     pub duration_s: Option<u64>,
+    /// When the demo stops, keep its database (the minutes it recorded, the session) in this
+    /// file, to replay with `sunfill simulate --store FILE`.
+    #[arg(long, value_name = "FILE")]
+    pub keep_store: Option<std::path::PathBuf>,
 }
 
 /// The demo's sky.
@@ -199,6 +203,12 @@ fn config_text(mqtt_port: u16, modbus: SocketAddr, web: SocketAddr, store: &Path
 
 async fn demo(args: Args) -> anyhow::Result<()> {
     crate::logging::init(crate::config::LogFormat::Human, "info,rumqttd=off");
+    if let Some(to) = args.keep_store.as_ref().filter(|to| to.exists()) {
+        anyhow::bail!(
+            "--keep-store {}: the file exists; give a new file name",
+            to.display()
+        );
+    }
     let speed = args.speed;
     // Above about 1000 x, a few milliseconds of real time are whole seconds of model time:
     // readings cannot cross MQTT and Modbus fast enough, go stale, and the demo shows solar
@@ -315,10 +325,28 @@ async fn demo(args: Args) -> anyhow::Result<()> {
     observers.finish().await;
     site.abort();
     printer.abort();
+    let kept = match &args.keep_store {
+        Some(to) => keep_store(&store, to),
+        None => Ok(()),
+    };
     if let Err(e) = std::fs::remove_dir_all(&dir) {
         tracing::debug!("cannot remove {}: {e}", dir.display());
     }
-    r
+    r?;
+    kept
+}
+
+/// Copies the demo's database `from` (with what its write-ahead log holds) to the new file `to`.
+fn keep_store(from: &Path, to: &Path) -> anyhow::Result<()> {
+    rusqlite::Connection::open(from)
+        .and_then(|c| c.execute("VACUUM INTO ?1", [to.to_string_lossy()]))
+        .with_context(|| format!("cannot keep the demo's database as {}", to.display()))?;
+    println!(
+        "kept the demo's database as {}; replay its day with: sunfill simulate --store {}",
+        to.display(),
+        to.display()
+    );
+    Ok(())
 }
 
 /// A private directory for the demo's config, store and state (removed at exit).

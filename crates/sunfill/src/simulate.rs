@@ -820,7 +820,9 @@ fn verdict(set: &RunSet, days: f64, phases: &[u8], policies: &[PolicyKind]) -> S
                 )
             })
             .collect();
-        let when = if days < 1.05 {
+        let when = if days < 0.95 {
+            format!("In these {:.1} hours", days * 24.0)
+        } else if days < 1.05 {
             "On this day".to_string()
         } else {
             format!("On these {days:.1} days")

@@ -454,3 +454,73 @@ async fn demo_charges_the_simulated_car_from_the_replayed_sun() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_s_recorded_day_replays_from_its_kept_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("demo.log");
+    let db = dir.path().join("demo.db");
+    // 15 s at 600 x: 10:00 to 12:30 of the generated clear day, through MQTT, Modbus and the
+    // store's recorder, as `sunfill run` does.
+    let child = Command::new(env!("CARGO_BIN_EXE_sunfill"))
+        .args([
+            "demo", "--speed", "600", "--start", "10:00", "--sky", "clear",
+        ])
+        .args(["--web", "127.0.0.1:0", "--duration-s", "15", "--keep-store"])
+        .arg(&db)
+        .env("TMPDIR", dir.path())
+        .stdout(std::fs::File::create(dir.path().join("demo.out")).unwrap())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let exit = Proc(Some(child)).wait_exit().await;
+    let out = std::fs::read_to_string(dir.path().join("demo.out")).unwrap_or_default();
+    assert!(
+        exit.success(),
+        "{exit}: {out}{}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    assert!(
+        out.contains("replay its day with: sunfill simulate --store"),
+        "{out}"
+    );
+
+    // The recorded minutes are the generated day's (which the demo publishes every 10 s of model
+    // time, between one minute's row and the next): PV as published, the house without the car.
+    let store = sunfill::store::Store::open_read_only(&db).unwrap();
+    let minutes = store.site_minutes(0).unwrap();
+    assert!(minutes.len() >= 100, "{} minutes recorded", minutes.len());
+    let day = sunfill_sim::generate::day(sunfill_sim::generate::Sky::Clear, 1);
+    let (mut pv_off, mut house_off) = (0, 0);
+    // The first and last minutes are partly recorded.
+    for m in &minutes[1..minutes.len() - 1] {
+        let offset = i64::from(sunfill::store::local_utc_offset_min(m.t).unwrap());
+        let local_min = ((m.t / 60_000 + offset).rem_euclid(1440)) as usize;
+        let row = day.rows[local_min];
+        pv_off += usize::from((m.pv_w.unwrap() - row.pv_w).abs() > 30.0);
+        house_off += usize::from((m.house_w.unwrap() - row.house_w).abs() > 150.0);
+    }
+    assert_eq!(pv_off, 0, "minutes whose PV is not the day's");
+    // An appliance switching, or the car changing its current, smears a minute or two; with the
+    // car's 4-11 kW left in, every minute would be off.
+    assert!(
+        house_off * 5 < minutes.len(),
+        "{house_off} of {} minutes with a house load off the day's by more than 150 W",
+        minutes.len()
+    );
+    // And they replay.
+    let out = Command::new(env!("CARGO_BIN_EXE_sunfill"))
+        .args(["simulate", "--store"])
+        .arg(&db)
+        .args(["--json", "--policy", "sunfill"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let runs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(runs.as_array().map(Vec::len), Some(1));
+    assert!(runs[0]["solar_kwh"].as_f64().unwrap() > 1.0, "{runs}");
+}
