@@ -468,6 +468,42 @@ fn numeric_entities(e: &Export) -> String {
     }
 }
 
+/// The entity of `arg` (`[-]ENTITY[:kW|:W]`) in the export as a power, saying on stderr what
+/// was guessed or is unreadable; an entity without numbers is an error listing those with them.
+fn ha_entity<'a>(
+    arg: &'a str,
+    export: &Export,
+    file: &str,
+    text: &str,
+) -> anyhow::Result<Power<'a>> {
+    let (id, unit, negate) = entity_arg(arg);
+    let Some(series) = export.series.get(id).filter(|s| s.max().is_some()) else {
+        let all = Export::parse(file, text, &[])?;
+        bail!(
+            "{file}: no numeric state of {id}; entities with numbers: {}",
+            numeric_entities(&all)
+        );
+    };
+    let unit = unit.unwrap_or_else(|| {
+        let u = series.guess_unit();
+        eprintln!(
+            "{id}: values up to {}, taken as {u} (append :{} to say otherwise)",
+            series.max().unwrap_or_default(),
+            if u == Unit::KW { "W" } else { "kW" }
+        );
+        u
+    });
+    if series.non_numeric > 0 {
+        eprintln!(
+            "{id}: {} of {} states are not numbers (unavailable, unknown): no reading until the \
+             next",
+            series.non_numeric,
+            series.changes.len()
+        );
+    }
+    Ok(Power { id, unit, negate })
+}
+
 /// The days of a Home Assistant history export, with the entities of `args`.
 fn ha_days(csv: &Path, args: &Args) -> anyhow::Result<OwnDays> {
     let text =
@@ -481,65 +517,28 @@ fn ha_days(csv: &Path, args: &Args) -> anyhow::Result<OwnDays> {
             numeric_entities(&all)
         );
     };
-    let entities: Vec<(&str, Option<Unit>, bool)> = [
+    let given = [
         Some(pv),
         Some(load),
         args.car.as_ref(),
         args.battery.as_ref(),
-    ]
-    .into_iter()
-    .map(|s| s.map_or(("", None, false), |s| entity_arg(s)))
-    .collect();
-    let ids: Vec<&str> = entities
-        .iter()
-        .map(|e| e.0)
-        .filter(|id| !id.is_empty())
-        .collect();
+    ];
+    let ids: Vec<&str> = given.iter().flatten().map(|s| entity_arg(s).0).collect();
     let export = Export::parse(&file, &text, &ids)?;
-    let mut resolved: Vec<Option<Power<'_>>> = Vec::new();
-    for &(id, unit, negate) in &entities {
-        if id.is_empty() {
-            resolved.push(None);
-            continue;
-        }
-        let Some(series) = export.series.get(id).filter(|s| s.max().is_some()) else {
-            let all = Export::parse(&file, &text, &[])?;
-            bail!(
-                "{file}: no numeric state of {id}; entities with numbers: {}",
-                numeric_entities(&all)
-            );
-        };
-        let unit = unit.unwrap_or_else(|| {
-            let u = series.guess_unit();
-            eprintln!(
-                "{id}: values up to {}, taken as {u} (append :{} to say otherwise)",
-                series.max().unwrap_or_default(),
-                if u == Unit::KW { "W" } else { "kW" }
-            );
-            u
-        });
-        if series.non_numeric > 0 {
-            eprintln!(
-                "{id}: {} of {} states are not numbers (unavailable, unknown): no reading until \
-                 the next",
-                series.non_numeric,
-                series.changes.len()
-            );
-        }
-        resolved.push(Some(Power { id, unit, negate }));
-    }
-    let (Some(pv), Some(main)) = (resolved[0], resolved[1]) else {
-        bail!("--pv and --house (or --grid) are needed");
-    };
+    let resolve = |arg| ha_entity(arg, &export, &file, &text);
+    let pv = resolve(pv)?;
+    let main = resolve(load)?;
+    let car = args.car.as_deref().map(resolve).transpose()?;
+    let battery = args.battery.as_deref().map(resolve).transpose()?;
     let load = if args.grid.is_some() {
         Load::Grid {
             grid: main,
-            battery: resolved[3],
+            battery,
         }
     } else {
         Load::House(main)
     };
-    let minutes = export.minutes(pv, load, resolved[2]);
+    let minutes = export.minutes(pv, load, car);
     let first_ms = minutes.first().map_or(0, |m| m.unix_s * 1000);
     let offset = match args.utc_offset {
         Some(o) => o,
