@@ -18,39 +18,12 @@
 
 mod common;
 
+use common::Override;
 use std::path::PathBuf;
 use sunfill_sim::model::simulate;
-use sunfill_sim::policy::{Measurement, Policy};
+use sunfill_sim::policy::Measurement;
 use sunfill_sim::runner::{site_config, RunOptions};
 use sunfill_sim::scenario::Scenario;
-
-/// Writes the inner policy's setpoints, except 0 while `stop` says so.
-struct Override<F> {
-    inner: Box<dyn Policy + Send>,
-    inner_sp: u16,
-    written: u16,
-    stop: F,
-}
-
-impl<F: FnMut(u64, Option<&Measurement>, bool) -> bool> Policy for Override<F> {
-    fn name(&self) -> &'static str {
-        "appliances"
-    }
-    fn step(&mut self, now_s: u64, reading: Option<&Measurement>) -> Option<u16> {
-        if let Some(a) = self.inner.step(now_s, reading) {
-            self.inner_sp = a;
-        }
-        let want = if (self.stop)(now_s, reading, self.written > 0) {
-            0
-        } else {
-            self.inner_sp
-        };
-        (want != self.written).then(|| {
-            self.written = want;
-            want
-        })
-    }
-}
 
 /// The appliance runs learned so far in a run, and the one under way.
 #[derive(Default)]
@@ -132,22 +105,15 @@ fn main() {
             let cfg = site_config(&sc, ph, &RunOptions::default()).unwrap();
             let p_min = cfg.p_min_w();
             let base = simulate(&sc, &cfg, common::policy(ph, &v).as_mut(), None).metrics;
-            let inner = common::policy(ph, &v);
-            let ours = if mode == "online" {
+            type Stop = Box<dyn FnMut(u64, Option<&Measurement>, bool) -> bool>;
+            let stop: Stop = if mode == "online" {
                 let mut l = Learner {
                     tol_w: a as f64,
                     long_s: b * 60,
                     unknown_long,
                     ..Learner::default()
                 };
-                let stop = move |t, m: Option<&Measurement>, on| l.stop(t, m, on, p_min);
-                let mut p = Override {
-                    inner,
-                    inner_sp: 0,
-                    written: 0,
-                    stop,
-                };
-                simulate(&sc, &cfg, &mut p, None).metrics
+                Box::new(move |t, m, on| l.stop(t, m, on, p_min))
             } else {
                 // Minutes in the long appliance dips, from `b` minutes into each.
                 let s: Vec<f64> = sc.rows.iter().map(|r| r.pv_w - r.house_w).collect();
@@ -164,15 +130,10 @@ fn main() {
                     }
                     k += 1;
                 }
-                let stop = move |t: u64, _: Option<&Measurement>, _| cut[(t / 60) as usize];
-                let mut p = Override {
-                    inner,
-                    inner_sp: 0,
-                    written: 0,
-                    stop,
-                };
-                simulate(&sc, &cfg, &mut p, None).metrics
+                Box::new(move |t, _, _| cut[(t / 60) as usize])
             };
+            let mut p = Override::new(common::policy(ph, &v), stop);
+            let ours = simulate(&sc, &cfg, &mut p, None).metrics;
             println!(
                 "{:<34} {ph}ph default {:.2}/{:.2}/{} {mode} {:.2}/{:.2}/{}",
                 sc.name,

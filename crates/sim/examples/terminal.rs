@@ -9,40 +9,11 @@
 
 mod common;
 
+use common::Override;
 use std::path::PathBuf;
 use sunfill_sim::model::simulate;
-use sunfill_sim::policy::{Measurement, Policy};
 use sunfill_sim::runner::{site_config, RunOptions};
 use sunfill_sim::scenario::Scenario;
-
-struct Cut {
-    inner: Box<dyn Policy + Send>,
-    terminal: Vec<bool>,
-    written: u16,
-    inner_sp: u16,
-}
-
-impl Policy for Cut {
-    fn name(&self) -> &'static str {
-        "cut"
-    }
-    fn step(&mut self, now_s: u64, reading: Option<&Measurement>) -> Option<u16> {
-        if let Some(a) = self.inner.step(now_s, reading) {
-            self.inner_sp = a;
-        }
-        let k = (now_s / 60) as usize;
-        let want = if self.terminal.get(k).copied().unwrap_or(false) {
-            0
-        } else {
-            self.inner_sp
-        };
-        if want != self.written {
-            self.written = want;
-            return Some(want);
-        }
-        None
-    }
-}
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -69,12 +40,9 @@ fn main() {
                 terminal[k] = !sun_later && s < p_min;
             }
             let a = simulate(&sc, &cfg, common::policy(ph, &v).as_mut(), None).metrics;
-            let mut cut = Cut {
-                inner: common::policy(ph, &v),
-                terminal,
-                written: 0,
-                inner_sp: 0,
-            };
+            let mut cut = Override::new(common::policy(ph, &v), move |t: u64, _, _| {
+                terminal.get((t / 60) as usize).copied().unwrap_or(false)
+            });
             let b = simulate(&sc, &cfg, &mut cut, None).metrics;
             println!(
                 "{:<34} {ph}ph default {:.2}/{:.2}/{} cut {:.2}/{:.2}/{}",

@@ -85,6 +85,59 @@ pub fn second_kwh(m: &sunfill_sim::policy::Measurement) -> (f64, f64) {
     (solar / 3.6e6, grid / 3.6e6)
 }
 
+/// A policy that writes `inner`'s setpoints, except 0 while `stop(now_s, reading, on)` says so
+/// (`on`: the last write was not 0): a hindsight or experimental cut on top of a controller.
+#[allow(dead_code)]
+pub struct Override<F> {
+    inner: Box<dyn sunfill_sim::policy::Policy + Send>,
+    inner_sp: u16,
+    written: u16,
+    stop: F,
+}
+
+#[allow(dead_code)]
+impl<F> Override<F>
+where
+    F: FnMut(u64, Option<&sunfill_sim::policy::Measurement>, bool) -> bool,
+{
+    /// `inner` with the cut `stop`.
+    pub fn new(inner: Box<dyn sunfill_sim::policy::Policy + Send>, stop: F) -> Self {
+        Override {
+            inner,
+            inner_sp: 0,
+            written: 0,
+            stop,
+        }
+    }
+}
+
+impl<F> sunfill_sim::policy::Policy for Override<F>
+where
+    F: FnMut(u64, Option<&sunfill_sim::policy::Measurement>, bool) -> bool,
+{
+    fn name(&self) -> &'static str {
+        "override"
+    }
+    fn step(
+        &mut self,
+        now_s: u64,
+        reading: Option<&sunfill_sim::policy::Measurement>,
+    ) -> Option<u16> {
+        if let Some(a) = self.inner.step(now_s, reading) {
+            self.inner_sp = a;
+        }
+        let want = if (self.stop)(now_s, reading, self.written > 0) {
+            0
+        } else {
+            self.inner_sp
+        };
+        (want != self.written).then(|| {
+            self.written = want;
+            want
+        })
+    }
+}
+
 /// Threshold-delay's and the seed's metrics on one run (`phases` as in `config`).
 #[allow(dead_code)]
 pub fn baselines(
