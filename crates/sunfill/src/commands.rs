@@ -177,6 +177,19 @@ pub fn config_check(path: &std::path::Path) -> anyhow::Result<ExitCode> {
         w.timeout.as_millis(),
         w.retries
     );
+    if let Some(b) = plan.loadpoints.first().map(|lp| lp.cfg.core.battery) {
+        if b.buffer_soc <= 100 {
+            println!(
+                "  battery    charges first below {} %; from {} % the car may take up to {} W of it",
+                b.priority_soc, b.buffer_soc, b.max_discharge_w
+            );
+        } else {
+            println!(
+                "  battery    charges first below {} %; the car never takes its power",
+                b.priority_soc
+            );
+        }
+    }
     match d.site_limit {
         Some(l) => println!("  site       current limit {l} per phase, shared"),
         None => println!("  site       no current limit"),

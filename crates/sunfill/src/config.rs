@@ -40,8 +40,8 @@ use toml::Spanned;
 
 mod daemon;
 pub use daemon::{
-    DaemonConfig, LoadpointConfig, LoadpointSection, LogFormat, LogSection, Number, PhasesValue,
-    SiteSection, StoreSection, WallboxSection, WallboxTiming, WebConfig, WebSection,
+    BatterySection, DaemonConfig, LoadpointConfig, LoadpointSection, LogFormat, LogSection, Number,
+    PhasesValue, SiteSection, StoreSection, WallboxSection, WallboxTiming, WebConfig, WebSection,
     DEFAULT_STORE_PATH, DEFAULT_WEB_BIND,
 };
 
@@ -192,6 +192,9 @@ pub struct Config {
     /// `[site]`.
     #[serde(default)]
     pub site: SiteSection,
+    /// `[battery]`.
+    #[serde(default)]
+    pub battery: BatterySection,
     /// `[web]`.
     #[serde(default)]
     pub web: WebSection,
@@ -613,6 +616,7 @@ mod tests {
             "[[loadpoint]]",
             "[wallbox]",
             "[site]",
+            "[battery]",
             "[web]",
             "[store]",
             "[log]",
@@ -673,6 +677,56 @@ mod tests {
         );
         let e = daemon_err(MQTT);
         assert!(e.contains("no [[loadpoint]] section"), "{e}");
+    }
+
+    #[test]
+    fn the_battery_section_sets_every_loadpoint_s_policy() {
+        let lp = "[[loadpoint]]\nname = \"a\"\nport = \"tcp://gw\"\n\
+                  [[loadpoint]]\nname = \"b\"\nport = \"tcp://gw\"\nunit = 2\n";
+        let c = parse(&format!(
+            "{MQTT}{lp}[battery]\npriority_soc = 30\nbuffer_soc = 90\nbuffer_discharge_w = 2500\n"
+        ))
+        .unwrap();
+        let d = c.daemon().unwrap();
+        for l in &d.loadpoints {
+            let b = l.core.battery;
+            assert_eq!(
+                (b.priority_soc, b.buffer_soc, b.max_discharge_w),
+                (30, 90, 2500)
+            );
+        }
+        // Without the section: the core's default, the car never takes battery power.
+        let d = parse(&format!("{MQTT}{lp}")).unwrap().daemon().unwrap();
+        assert_eq!(
+            d.loadpoints[0].core.battery,
+            sunfill_core::control::BatteryPolicy::default()
+        );
+        for (section, want) in [
+            (
+                "priority_soc = 101\n",
+                "sunfill.toml:11: battery.priority_soc: 101 % is outside 0..=100 %",
+            ),
+            (
+                "priority_soc = 60\nbuffer_soc = 40\nbuffer_discharge_w = 1000\n",
+                "sunfill.toml:12: battery.buffer_soc: 40 % is outside priority_soc (60 %) ..= 100 %",
+            ),
+            (
+                "buffer_soc = 90\n",
+                "sunfill.toml:11: battery.buffer_soc: give buffer_discharge_w too",
+            ),
+            (
+                "buffer_discharge_w = 3000\n",
+                "sunfill.toml:11: battery.buffer_discharge_w: give buffer_soc too",
+            ),
+            (
+                "buffer_soc = 90\nbuffer_discharge_w = -5\n",
+                "sunfill.toml:12: battery.buffer_discharge_w: -5 W is outside 0..=30000 W",
+            ),
+            ("prority_soc = 50\n", "sunfill.toml:11: unknown field `prority_soc`"),
+        ] {
+            let e = daemon_err(&format!("{MQTT}{lp}[battery]\n{section}"));
+            assert!(e.starts_with(want), "{section}: {e}");
+        }
     }
 
     #[test]

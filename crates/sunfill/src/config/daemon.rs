@@ -1,4 +1,5 @@
-//! The daemon's sections: `[[loadpoint]]`, `[wallbox]`, `[site]`, `[web]`, `[store]`, `[log]`.
+//! The daemon's sections: `[[loadpoint]]`, `[wallbox]`, `[site]`, `[battery]`, `[web]`, `[store]`,
+//! `[log]`.
 //!
 //! Parsed with spans like `[mqtt]`, so that every error names file, line and key. Resolved into
 //! a [`DaemonConfig`] by [`Config::daemon`](super::Config::daemon).
@@ -11,7 +12,7 @@ use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
-use sunfill_core::control::PhaseConfig;
+use sunfill_core::control::{BatteryPolicy, PhaseConfig};
 use sunfill_core::Deciamps;
 use toml::Spanned;
 
@@ -90,6 +91,19 @@ pub struct WallboxSection {
 pub struct SiteSection {
     /// Current all loadpoints together may draw per phase, A (none: no limit).
     pub current_limit: Option<Spanned<Number>>,
+}
+
+/// `[battery]`: how the car shares the sun with a home battery (the core's [`BatteryPolicy`]).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatterySection {
+    /// Below this state of charge, percent, the battery charges first (default 50).
+    pub priority_soc: Option<Spanned<i64>>,
+    /// From this state of charge, percent, the car may also take battery power in `pv` and
+    /// `minpv` (default: never).
+    pub buffer_soc: Option<Spanned<i64>>,
+    /// The most battery power the car may take above `buffer_soc`, W.
+    pub buffer_discharge_w: Option<Spanned<i64>>,
 }
 
 /// `[web]`.
@@ -268,6 +282,7 @@ impl Config {
     /// Resolves the daemon's sections; every error names file, line and key.
     pub fn daemon(&self) -> Result<DaemonConfig, ConfigError> {
         let wallbox = self.wallbox_timing()?;
+        let battery = self.battery_policy()?;
         let mut loadpoints = Vec::new();
         if self.loadpoint.is_empty() {
             return Err(ConfigError {
@@ -322,7 +337,10 @@ impl Config {
                     ),
                 ));
             }
-            let mut core = sunfill_core::Config::default();
+            let mut core = sunfill_core::Config {
+                battery,
+                ..sunfill_core::Config::default()
+            };
             if let Some(v) = &lp.min_current {
                 core.min_current = amps(self, v, &key("min_current"), 6.0, 16.0)?;
             }
@@ -459,6 +477,52 @@ impl Config {
             log_format,
             log_level,
         })
+    }
+
+    /// `[battery]`, resolved: the policy every loadpoint applies to the home battery's readings.
+    pub fn battery_policy(&self) -> Result<BatteryPolicy, ConfigError> {
+        let b = &self.battery;
+        let mut p = BatteryPolicy::default();
+        if let Some(v) = &b.priority_soc {
+            p.priority_soc = int(self, v, "battery.priority_soc", 0, 100, " %")? as u8;
+        }
+        match (&b.buffer_soc, &b.buffer_discharge_w) {
+            (None, None) => {}
+            (Some(soc), Some(w)) => {
+                let lo = i64::from(p.priority_soc);
+                let soc = *soc.get_ref();
+                if !(lo..=100).contains(&soc) {
+                    return Err(self.err(
+                        b.buffer_soc.as_ref().map(|s| s.span()),
+                        "battery.buffer_soc",
+                        format!(
+                            "{soc} % is outside priority_soc ({lo} %) ..= 100 %: the car may use \
+                             the battery only above the level where the battery charges first"
+                        ),
+                    ));
+                }
+                p.buffer_soc = soc as u8;
+                p.max_discharge_w =
+                    int(self, w, "battery.buffer_discharge_w", 0, 30_000, " W")? as i32;
+            }
+            (Some(soc), None) => {
+                return Err(self.err(
+                    Some(soc.span()),
+                    "battery.buffer_soc",
+                    "give buffer_discharge_w too: the most battery power the car may take above \
+                     buffer_soc, e.g. buffer_discharge_w = 3000",
+                ))
+            }
+            (None, Some(w)) => {
+                return Err(self.err(
+                    Some(w.span()),
+                    "battery.buffer_discharge_w",
+                    "give buffer_soc too: the state of charge from which the car may take it, \
+                     e.g. buffer_soc = 90",
+                ))
+            }
+        }
+        Ok(p)
     }
 
     fn wallbox_timing(&self) -> Result<WallboxTiming, ConfigError> {
