@@ -178,6 +178,7 @@ fn surplus_of(reason: &Reason) -> Option<i32> {
         | Reason::AtMax { surplus_w, .. }
         | Reason::Holding { surplus_w, .. }
         | Reason::BudgetSpent { surplus_w, .. }
+        | Reason::BatteryFirst { surplus_w, .. }
         | Reason::CatchingUp { surplus_w, .. }
         | Reason::StartLead { surplus_w, .. }
         | Reason::MinPvFloor { surplus_w, .. } => Some(surplus_w),

@@ -52,7 +52,11 @@ impl Default for MaxAge {
 /// - SoC at or above `buffer_soc` (in `pv` and `minpv`): the car may additionally take up to
 ///   `max_discharge_w` from the battery, until SoC falls below `buffer_soc - 5`.
 ///
-/// The battery is never drained into the car below `priority_soc`.
+/// The battery is never drained into the car below `priority_soc`: in `pv`, a dip in which the
+/// battery discharges is not ridden on the minimum current (the battery would feed the car), the
+/// car stops instead (reason `battery_first`). What the car draws in the few seconds until a lower
+/// current takes effect, the battery covers like any load. `minpv`, `now` and `fixed` draw what
+/// the user asked for; a self-consumption battery covers that too.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BatteryPolicy {
     /// Below this SoC (percent) the battery has priority.

@@ -110,6 +110,16 @@ pub enum Reason {
         /// Power at the minimum current, W.
         needed_w: i32,
     },
+    /// Stopped in a dip because the home battery, below its priority state of charge, would feed
+    /// the car on the minimum current (see [`BatteryPolicy`](super::BatteryPolicy)).
+    BatteryFirst {
+        /// Surplus when it stopped, W.
+        surplus_w: i32,
+        /// The battery's state of charge, percent.
+        soc: u8,
+        /// Its priority state of charge, percent.
+        priority_soc: u8,
+    },
     /// Charging (or holding) as the classic threshold/delay controller would, because sunfill has
     /// taken less sun in this session than it would have (see the
     /// [yardstick](super::yardstick)).
@@ -210,6 +220,18 @@ impl fmt::Display for Reason {
                 "stopped: surplus {} is too far below the {} minimum to ride the dip on grid energy",
                 Power(surplus_w),
                 Power(needed_w)
+            ),
+            Reason::BatteryFirst {
+                surplus_w,
+                soc,
+                priority_soc,
+            } => write!(
+                f,
+                "stopped: surplus {} is below the minimum, and riding the dip would drain the home \
+                 battery ({} %, below its priority {} %) into the car",
+                Power(surplus_w),
+                soc,
+                priority_soc
             ),
             Reason::CatchingUp {
                 current,

@@ -102,6 +102,9 @@ pub struct Controller {
     /// A battery reading has been seen: the site has a home battery.
     has_battery: bool,
     battery_buffer: bool,
+    /// At the last surplus: the battery, below its priority state of charge, was discharging,
+    /// so that power the car draws beyond the surplus would come from it: `(soc, priority)`.
+    battery_first: Option<(u8, u8)>,
     solar: Solar,
     setpoint: Deciamps,
     /// When the setpoint last switched between zero and charging.
@@ -146,6 +149,7 @@ impl Controller {
             withdrawn: 0,
             has_battery: false,
             battery_buffer: false,
+            battery_first: None,
             solar: Solar::STOPPED,
             setpoint: Deciamps::ZERO,
             switched_at: None,
@@ -341,11 +345,16 @@ impl Controller {
             )
             .ok();
         let policy = self.config.battery;
+        self.battery_first = None;
         let Some(b) = battery else {
             return Ok(raw);
         };
         // Without a fresh SoC the battery is treated as below its priority level.
         let soc = soc.unwrap_or(0);
+        // A discharge above the noise of an idle battery's reading.
+        if soc < policy.priority_soc && b > 50 {
+            self.battery_first = Some((soc, policy.priority_soc));
+        }
         if soc >= policy.buffer_soc {
             self.battery_buffer = true;
         } else if soc < policy.buffer_soc.saturating_sub(5) || soc < policy.priority_soc {
@@ -391,6 +400,22 @@ impl Controller {
     fn stop(&mut self) {
         self.solar = Solar::STOPPED;
         self.last_surplus_w = None;
+    }
+
+    /// In a dip, with the home battery below its priority level feeding the car: stop rather
+    /// than hold, since the minimum current would drain the battery into the car.
+    fn battery_first_stop(&mut self, now: Instant, surplus_w: i32) -> Option<(Deciamps, Reason)> {
+        let (soc, priority_soc) = self.battery_first?;
+        self.last_stop = Some(now);
+        self.stop();
+        Some((
+            Deciamps::ZERO,
+            Reason::BatteryFirst {
+                surplus_w,
+                soc,
+                priority_soc,
+            },
+        ))
     }
 
     fn decide(&mut self, now: Instant, dt: Duration) -> (Deciamps, Reason) {
@@ -685,6 +710,9 @@ impl Controller {
                         },
                     );
                 }
+                if let Some(stop) = self.battery_first_stop(now, surplus) {
+                    return stop;
+                }
                 if self.credit_ws <= 0 {
                     self.credit_ws = 0;
                     self.last_stop = Some(now);
@@ -815,6 +843,9 @@ impl Controller {
                             surplus_w: surplus,
                         },
                     );
+                }
+                if let Some(stop) = self.battery_first_stop(now, surplus) {
+                    return stop;
                 }
                 let no_news = t.decide_on_news && held_at == Some(surplus);
                 if no_news || {

@@ -484,6 +484,60 @@ fn battery_buffer_has_hysteresis_and_ends_below_priority() {
     assert_eq!(c.surplus(t), Ok(0));
 }
 
+/// Charging in 8 kW of sun with the battery idle at `soc`, then a shallow dip (3.8 kW of sun, 92 %
+/// of the 3-phase minimum) in which the battery covers whatever the car draws beyond the sun.
+/// Returns the decisions in the dip.
+fn dip_with_battery(soc: u8) -> Vec<Decision> {
+    let mut c = controller_pv();
+    let mut t = 0;
+    while t < 300 {
+        let car = c.setpoint().watts(230, 3);
+        with_battery(&mut c, t, 0, soc);
+        feed(&mut c, t, 8000, car);
+        t += 10;
+    }
+    assert!(!c.setpoint().is_zero());
+    let mut out = Vec::new();
+    while t < 420 {
+        let now = Instant::from_secs(t);
+        let car = c.setpoint().watts(230, 3);
+        c.update(now, Input::Grid(0));
+        c.update(now, wallbox(car));
+        with_battery(&mut c, t, (car - 3800).max(0), soc);
+        out.push(c.step(now));
+        t += 10;
+    }
+    out
+}
+
+#[test]
+fn below_priority_a_dip_the_battery_would_feed_is_never_held() {
+    // At 30 % (priority 50 %) the minimum current would drain the battery into the car: stop.
+    let d = dip_with_battery(30);
+    assert_eq!(d[0].current, Deciamps::ZERO, "{}", d[0].reason);
+    assert!(matches!(
+        d[0].reason,
+        Reason::BatteryFirst {
+            soc: 30,
+            priority_soc: 50,
+            ..
+        }
+    ));
+    assert_eq!(
+        d[0].reason.to_string(),
+        "stopped: surplus 3.8 kW is below the minimum, and riding the dip would drain the home \
+         battery (30 %, below its priority 50 %) into the car"
+    );
+    // From the priority level up the car comes first: the same dip is held as without a battery.
+    let d = dip_with_battery(60);
+    assert!(
+        d.iter()
+            .all(|d| !matches!(d.reason, Reason::BatteryFirst { .. })),
+        "{d:?}"
+    );
+    assert_eq!(d[0].current, Deciamps(60), "{}", d[0].reason);
+}
+
 #[test]
 fn unknown_soc_is_treated_as_below_priority() {
     let mut c = controller_pv();

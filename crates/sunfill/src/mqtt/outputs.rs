@@ -40,7 +40,7 @@ pub const MODES: [&str; 5] = [
 ];
 
 /// Every value published on `reason_code`.
-pub const REASON_CODES: [&str; 18] = [
+pub const REASON_CODES: [&str; 19] = [
     "off",
     "no_car",
     "wallbox_error",
@@ -55,6 +55,7 @@ pub const REASON_CODES: [&str; 18] = [
     "at_max",
     "holding",
     "budget_spent",
+    "battery_first",
     "catching_up",
     "start_lead",
     "minpv_floor",
@@ -78,6 +79,7 @@ pub fn reason_code(r: &Reason) -> &'static str {
         Reason::AtMax { .. } => "at_max",
         Reason::Holding { .. } => "holding",
         Reason::BudgetSpent { .. } => "budget_spent",
+        Reason::BatteryFirst { .. } => "battery_first",
         Reason::CatchingUp { .. } => "catching_up",
         Reason::StartLead { .. } => "start_lead",
         Reason::MinPvFloor { .. } => "minpv_floor",
@@ -759,6 +761,11 @@ mod tests {
             Reason::BudgetSpent {
                 surplus_w: 0,
                 needed_w: 0,
+            },
+            Reason::BatteryFirst {
+                surplus_w: 0,
+                soc: 30,
+                priority_soc: 50,
             },
             Reason::CatchingUp {
                 current: Deciamps(60),
