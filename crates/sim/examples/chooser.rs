@@ -44,6 +44,8 @@ impl<P: Policy> Runner<P> {
                 house_w: m.house_w,
                 car_w: amps * volts,
                 car_current_a: amps,
+                battery_w: None,
+                battery_soc: None,
             }
         });
         if let Some(w) = self.policy.step(now, shadow.as_ref()) {

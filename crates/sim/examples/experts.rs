@@ -87,6 +87,8 @@ impl Policy for Experts {
             house_w: m.house_w,
             car_w: f64::from(self.td_car.at(now_s)) / 10.0 * self.site.volts,
             car_current_a: f64::from(self.td_car.at(now_s)) / 10.0,
+            battery_w: None,
+            battery_soc: None,
         };
         if let Some(w) = self.td.step(now_s, Some(&td_meas)) {
             if self.td_car.write(w, now_s) {

@@ -32,6 +32,8 @@ pub struct Totals {
     pub solar_kwh: f64,
     /// Sum of `import_kwh`.
     pub import_kwh: f64,
+    /// Sum of `battery_kwh` (0 without a home battery).
+    pub battery_kwh: f64,
     /// Sum of `starts`.
     pub starts: u64,
     /// Sum of `writes`.
@@ -49,6 +51,7 @@ impl Totals {
         self.ev_kwh += m.ev_kwh;
         self.solar_kwh += m.solar_kwh;
         self.import_kwh += m.import_kwh;
+        self.battery_kwh += m.battery_kwh;
         self.starts += u64::from(m.starts);
         self.writes += u64::from(m.writes);
         self.bound_zero_import_kwh += m.bound_zero_import_kwh;

@@ -5,6 +5,7 @@
 //! - [`scenario`]: the scenario CSV reader (one row of PV and house power per minute).
 //! - [`recorded`]: a site's own recorded minutes (the daemon's store) as scenarios.
 //! - [`ha_history`]: Home Assistant's history export (CSV) as such minutes.
+//! - [`battery`]: a home battery in self-consumption mode, for replays with `--home-battery`.
 //! - [`car`]: the car behind the wallbox: setpoint writes in, drawn current out, with delays.
 //! - [`wallbox`]: a Heidelberg Energy Control with that car behind it, answering Modbus PDUs
 //!   (time passed in), shared by `sunfill sim-wallbox` and the replay simulator.
@@ -22,6 +23,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod battery;
 pub mod car;
 pub mod generate;
 pub mod goal;

@@ -8,7 +8,8 @@
 //! 3. If `t` is a multiple of `meas_period_s` (so the first one at `t = 0`), a [`Measurement`]
 //!    of that moment (before any write at `t`) is handed to the policy; otherwise it gets `None`.
 //! 4. The policy's write, if any, goes to the wallbox at `t` (a 0 stops the car at once).
-//! 5. The second `[t, t + 1)` is accounted with the car power after that write.
+//! 5. The second `[t, t + 1)` is accounted with the car power after that write (and a home
+//!    battery, if there is one, answers that second's import or export; see [`crate::battery`]).
 //!
 //! # Interpretations
 //! - Every write returned by the policy is sent to the wallbox; `writes` counts those that change
@@ -24,6 +25,7 @@
 //!   second may overshoot by at most one second of charging (< 4 Wh).
 //! - `solar_share` is 0 when `ev_kwh` is 0.
 
+use crate::battery::{BatteryState, HomeBattery};
 use crate::car::{Car, MAX_DECIAMPS, MIN_DECIAMPS, VOLTS};
 use crate::policy::{Measurement, Policy};
 use crate::scenario::Scenario;
@@ -39,6 +41,8 @@ pub struct SiteConfig {
     pub plug: PlugWindow,
     /// Energy the car takes per session before it is full, Wh (default: never full).
     pub need_wh: Option<f64>,
+    /// A home battery beside the car (not in BENCHMARK.md's model; default: none).
+    pub battery: Option<HomeBattery>,
 }
 
 impl SiteConfig {
@@ -50,6 +54,7 @@ impl SiteConfig {
             meas_period_s: 10,
             plug: PlugWindow::Always,
             need_wh: None,
+            battery: None,
         }
     }
 
@@ -124,8 +129,12 @@ pub struct Metrics {
     pub ev_kwh: f64,
     /// Sum over seconds of min(car power, max(PV - house, 0)), kWh.
     pub solar_kwh: f64,
-    /// `ev_kwh - solar_kwh`, kWh.
+    /// `ev_kwh - solar_kwh`, kWh: grid energy that went into the car. With a home battery,
+    /// `ev_kwh - solar_kwh - battery_kwh`.
     pub import_kwh: f64,
+    /// Energy the home battery gave the car, kWh (0 without a battery; not a BENCHMARK.md
+    /// metric). The battery's discharge covers the house first.
+    pub battery_kwh: f64,
     /// `solar_kwh / ev_kwh` (0 without charging).
     pub solar_share: f64,
     /// Setpoint transitions from 0 to non-zero.
@@ -149,6 +158,20 @@ pub struct SiteEnergy {
     pub grid_kwh: f64,
     /// Energy imported from the grid (positive grid power only), kWh.
     pub grid_import_kwh: f64,
+    /// Energy the home battery took in and gave out (AC side), kWh, and its state of charge at
+    /// the end, percent; `None` without a battery.
+    pub battery: Option<BatteryEnergy>,
+}
+
+/// What a home battery did in a run.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct BatteryEnergy {
+    /// Energy charged, kWh.
+    pub charged_kwh: f64,
+    /// Energy discharged, kWh.
+    pub discharged_kwh: f64,
+    /// State of charge at the end, percent.
+    pub end_soc: f64,
 }
 
 /// One bucket of a [`Trace`]: average powers, W.
@@ -191,6 +214,15 @@ pub fn solar_and_grid_w(car_w: f64, surplus_w: f64) -> (f64, f64) {
     (solar, car_w - solar)
 }
 
+/// The part of the car's power `car_w` that a home battery discharging with `battery_w` (W, +
+/// discharging) gave it at a surplus `surplus_w` (PV - house): the battery covers the house's
+/// deficit first, then the car's power beyond the sun.
+pub fn battery_share_w(car_w: f64, surplus_w: f64, battery_w: f64) -> f64 {
+    let beyond_sun = car_w - solar_and_grid_w(car_w, surplus_w).0;
+    let for_car = (battery_w.max(0.0) - (-surplus_w).max(0.0)).max(0.0);
+    beyond_sun.min(for_car)
+}
+
 /// Replays `scenario` through the site of `config`, asking `policy` every second.
 ///
 /// If `trace` is given, it is cleared and filled with per-minute averages. Allocates nothing
@@ -210,12 +242,14 @@ pub fn simulate(
         t.points.reserve(scenario.rows.len());
     }
 
+    let mut battery = config.battery.map(BatteryState::new);
     let mut car = Car::new(phases);
     let mut plugged = config.plug.is_plugged(scenario.start_unix);
     car.set_connected(0, plugged);
     let mut session_ws = 0.0;
 
     let (mut ev, mut solar, mut bound_zero, mut bound_all) = (0.0, 0.0, 0.0, 0.0);
+    let mut from_battery = 0.0;
     let (mut pv_ws, mut house_ws, mut grid_ws, mut import_ws) = (0.0, 0.0, 0.0, 0.0);
     let (mut starts, mut writes) = (0u32, 0u32);
 
@@ -223,7 +257,7 @@ pub fn simulate(
     for row in &scenario.rows {
         let (pv, house) = (row.pv_w, row.house_w);
         let surplus = pv - house;
-        let mut minute_car = 0.0;
+        let (mut minute_car, mut minute_grid) = (0.0, 0.0);
         for _ in 0..60 {
             let now_ms = t * 1000;
             let unix = scenario.start_unix + t as i64;
@@ -240,12 +274,16 @@ pub fn simulate(
 
             let reading = (t % meas_period == 0).then(|| {
                 let car_w = car.power_w();
+                let net = house + car_w - pv;
+                let battery_w = battery.as_ref().map(|b| b.power_w(net));
                 Measurement {
-                    grid_w: house + car_w - pv,
+                    grid_w: net - battery_w.unwrap_or(0.0),
                     pv_w: pv,
                     house_w: house,
                     car_w,
                     car_current_a: car.current_a(),
+                    battery_w,
+                    battery_soc: battery.as_ref().map(BatteryState::soc),
                 }
             });
             if let Some(d) = policy.step(t, reading.as_ref()) {
@@ -261,15 +299,23 @@ pub fn simulate(
             }
 
             let car_w = car.power_w();
-            let grid = house + car_w - pv;
+            let net = house + car_w - pv;
+            let battery_w = battery.as_mut().map_or(0.0, |b| {
+                let w = b.power_w(net);
+                b.run_second(w);
+                w
+            });
+            let grid = net - battery_w;
             pv_ws += pv;
             house_ws += house;
             grid_ws += grid;
             import_ws += grid.max(0.0);
             minute_car += car_w;
+            minute_grid += grid;
             if plugged {
                 ev += car_w;
                 solar += solar_and_grid_w(car_w, surplus).0;
+                from_battery += battery_share_w(car_w, surplus, battery_w);
                 if surplus >= p_min {
                     bound_zero += surplus.min(p_max);
                 }
@@ -284,23 +330,25 @@ pub fn simulate(
             t += 1;
         }
         if let Some(tr) = trace.as_deref_mut() {
-            let car_w = minute_car / 60.0;
             tr.points.push(TracePoint {
                 pv_w: pv as f32,
                 house_w: house as f32,
-                car_w: car_w as f32,
-                grid_w: (house + car_w - pv) as f32,
+                car_w: (minute_car / 60.0) as f32,
+                grid_w: (minute_grid / 60.0) as f32,
             });
         }
     }
 
     let ev_kwh = ev / WS_PER_KWH;
     let solar_kwh = solar / WS_PER_KWH;
+    let battery_kwh = from_battery / WS_PER_KWH;
     Outcome {
         metrics: Metrics {
             ev_kwh,
             solar_kwh,
-            import_kwh: ev_kwh - solar_kwh,
+            // Never below 0 by rounding.
+            import_kwh: (ev_kwh - solar_kwh - battery_kwh).max(0.0),
+            battery_kwh,
             solar_share: if ev_kwh > 0.0 {
                 solar_kwh / ev_kwh
             } else {
@@ -316,6 +364,11 @@ pub fn simulate(
             house_kwh: house_ws / WS_PER_KWH,
             grid_kwh: grid_ws / WS_PER_KWH,
             grid_import_kwh: import_ws / WS_PER_KWH,
+            battery: battery.map(|b| BatteryEnergy {
+                charged_kwh: b.charged_ws() / WS_PER_KWH,
+                discharged_kwh: b.discharged_ws() / WS_PER_KWH,
+                end_soc: b.soc(),
+            }),
         },
     }
 }

@@ -2,7 +2,8 @@
 
 /// One measurement as the simulator hands it to a policy (every `meas_period`, default 10 s).
 ///
-/// All powers in W. `grid_w` is `house + car - pv`, positive = import.
+/// All powers in W. `grid_w` is `house + car - pv` (`- battery` with a home battery), positive =
+/// import.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Measurement {
     /// Grid power, W, + import / - export.
@@ -15,6 +16,10 @@ pub struct Measurement {
     pub car_w: f64,
     /// Per-phase car current in A (effective current on each used phase).
     pub car_current_a: f64,
+    /// Home battery power, W, + discharging / - charging (only with a modelled battery).
+    pub battery_w: Option<f64>,
+    /// Home battery state of charge, percent (only with a modelled battery).
+    pub battery_soc: Option<f64>,
 }
 
 /// A charging-current policy under test.

@@ -4,6 +4,7 @@
 //! [`std::thread::scope`]; the results come back in a fixed order (scenario, then phases, then
 //! policy, each in the order given), whatever order the threads finish in.
 
+use crate::battery::HomeBattery;
 use crate::model::{simulate, utc_offset_for, Metrics, PlugWindow, SiteConfig, SiteEnergy, Trace};
 use crate::policy::Policy;
 use crate::scenario::Scenario;
@@ -13,6 +14,7 @@ use crate::threshold_delay::ThresholdDelay;
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
+use sunfill_core::control::BatteryPolicy;
 
 /// The policies the simulator knows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -49,8 +51,14 @@ impl PolicyKind {
 
     /// A fresh policy of this kind for a car on `phases` phases.
     pub fn build(self, phases: u8) -> Box<dyn Policy + Send> {
+        self.build_with(phases, BatteryPolicy::default())
+    }
+
+    /// The same, with sunfill sharing the sun with a home battery by `battery` (the baselines
+    /// know nothing of batteries).
+    pub fn build_with(self, phases: u8, battery: BatteryPolicy) -> Box<dyn Policy + Send> {
         match self {
-            PolicyKind::Sunfill => Box::new(SunfillPolicy::new(phases)),
+            PolicyKind::Sunfill => Box::new(SunfillPolicy::with_battery(phases, battery)),
             PolicyKind::Seed => Box::new(Seed::new(phases)),
             PolicyKind::ThresholdDelay => Box::new(ThresholdDelay::new(phases)),
         }
@@ -76,6 +84,10 @@ pub struct RunOptions {
     pub need_wh: Option<f64>,
     /// Record per-minute traces (for plots).
     pub traces: bool,
+    /// A home battery at the site; `None` = none, as in BENCHMARK.md.
+    pub battery: Option<HomeBattery>,
+    /// How sunfill shares the sun with that battery.
+    pub battery_policy: BatteryPolicy,
 }
 
 impl Default for RunOptions {
@@ -86,6 +98,8 @@ impl Default for RunOptions {
             utc_offset_min: None,
             need_wh: None,
             traces: false,
+            battery: None,
+            battery_policy: BatteryPolicy::default(),
         }
     }
 }
@@ -182,6 +196,7 @@ pub fn site_config(
         meas_period_s: options.meas_period_s.max(1),
         plug,
         need_wh: options.need_wh,
+        battery: options.battery,
     })
 }
 
@@ -219,7 +234,9 @@ pub fn run(plan: &RunPlan<'_>, on_done: &(dyn Fn(&RunResult) + Sync)) -> Result<
             s.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(job) = jobs.get(i) else { break };
-                let mut policy = job.policy.build(job.phases);
+                let mut policy = job
+                    .policy
+                    .build_with(job.phases, plan.options.battery_policy);
                 let mut trace = plan.options.traces.then(Trace::default);
                 let outcome = simulate(job.scenario, &job.config, policy.as_mut(), trace.as_mut());
                 let result = RunResult {

@@ -94,6 +94,8 @@ mod tests {
             house_w: house,
             car_w: car,
             car_current_a: car / 690.0,
+            battery_w: None,
+            battery_soc: None,
         }
     }
 

@@ -3,7 +3,7 @@
 
 use crate::policy::{Measurement, Policy};
 use sunfill_core::control::{
-    Config, Controller, Input, PhaseConfig, Reason, VehicleState, WallboxReading,
+    BatteryPolicy, Config, Controller, Input, PhaseConfig, Reason, VehicleState, WallboxReading,
 };
 use sunfill_core::{Deciamps, Instant};
 
@@ -18,12 +18,18 @@ pub struct SunfillPolicy {
 impl SunfillPolicy {
     /// sunfill with its default configuration, told the car's phase count as a user would be.
     pub fn new(phases: u8) -> Self {
+        Self::with_battery(phases, BatteryPolicy::default())
+    }
+
+    /// The same, sharing the sun with a home battery by `battery`.
+    pub fn with_battery(phases: u8, battery: BatteryPolicy) -> Self {
         let config = Config {
             phases: if phases == 1 {
                 PhaseConfig::One
             } else {
                 PhaseConfig::Three
             },
+            battery,
             ..Config::default()
         };
         Self::with_config(config, phases)
@@ -74,6 +80,18 @@ impl Policy for SunfillPolicy {
             self.ctl.update(now, Input::Pv(watts(m.pv_w)));
             self.ctl
                 .update(now, Input::House(watts(m.house_w + m.car_w)));
+            if let Some(b) = m.battery_w {
+                self.ctl.update(now, Input::Battery(watts(b)));
+            }
+            if let Some(soc) = m.battery_soc {
+                // Whole percent, as Home Assistant shows a Powerwall's charge.
+                let pct = if soc.is_finite() {
+                    soc.floor().clamp(0.0, 100.0)
+                } else {
+                    0.0
+                };
+                self.ctl.update(now, Input::BatterySoc(pct as u8));
+            }
             let amps = Deciamps((m.car_current_a * 10.0).round().clamp(0.0, 1000.0) as u16);
             let mut currents = [Deciamps::ZERO; 3];
             for c in currents.iter_mut().take(self.phases as usize) {

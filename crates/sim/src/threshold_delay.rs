@@ -150,6 +150,8 @@ mod tests {
             house_w: 0.0,
             car_w: car_a * 690.0,
             car_current_a: car_a,
+            battery_w: None,
+            battery_soc: None,
         }
     }
 

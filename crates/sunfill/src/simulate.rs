@@ -16,6 +16,8 @@ use serde::Serialize;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use sunfill_core::control::BatteryPolicy;
+use sunfill_sim::battery::HomeBattery;
 use sunfill_sim::generate::{self, Sky};
 use sunfill_sim::goal::{check_goal, Totals};
 use sunfill_sim::ha_history::{Export, Load, Power, Unit};
@@ -148,6 +150,34 @@ pub struct Args {
     /// Check BENCHMARK.md's goal (sunfill against both baselines); exit 1 if it is missed.
     #[arg(long)]
     pub check_goal: bool,
+
+    /// Add a home battery of this usable capacity, kWh (13.5 for a Powerwall 2), in
+    /// self-consumption mode: it charges from any export and covers any import, the car's too.
+    /// sunfill shares the sun with it by `[battery]` of --config; the baselines only see the grid
+    /// meter. Not part of BENCHMARK.md's model. The tables then also show the car's energy from
+    /// the battery, the site's grid import and the battery's end state of charge
+    #[arg(long, value_name = "KWH", value_parser = parse_kwh)]
+    pub home_battery: Option<f64>,
+
+    /// With --home-battery: its most charging or discharging power, kW
+    #[arg(long, value_name = "KW", default_value_t = 5.0, value_parser = parse_kw,
+          requires = "home_battery")]
+    pub home_battery_kw: f64,
+
+    /// With --home-battery: its state of charge at the start, percent
+    #[arg(long, value_name = "PCT", default_value_t = 50.0, value_parser = parse_pct,
+          requires = "home_battery")]
+    pub home_battery_soc: f64,
+
+    /// With --home-battery: the backup reserve it never discharges below, percent
+    #[arg(long, value_name = "PCT", default_value_t = 20.0, value_parser = parse_pct,
+          requires = "home_battery")]
+    pub home_battery_reserve: f64,
+
+    /// sunfill.toml whose `[battery]` section (priority_soc, buffer_soc, buffer_discharge_w)
+    /// sunfill uses with --home-battery (default: the battery charges first below 50 %)
+    #[arg(long, value_name = "FILE", requires = "home_battery")]
+    pub config: Option<PathBuf>,
 }
 
 /// `--sky`.
@@ -220,6 +250,20 @@ fn parse_offset(s: &str) -> Result<i32, String> {
     Ok(sign * (h * 60 + m))
 }
 
+fn parse_kw(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err(format!("\"{s}\" is not a power in kW > 0")),
+    }
+}
+
+fn parse_pct(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (0.0..=100.0).contains(&v) => Ok(v),
+        _ => Err(format!("\"{s}\" is not a percentage within 0..=100")),
+    }
+}
+
 fn parse_kwh(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
@@ -288,7 +332,21 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         utc_offset_min: utc_offset,
         need_wh: args.need_kwh.map(|k| k * 1000.0),
         traces: args.plot.is_some(),
+        battery: args.home_battery.map(|kwh| HomeBattery {
+            capacity_wh: kwh * 1000.0,
+            max_power_w: args.home_battery_kw * 1000.0,
+            start_soc: args.home_battery_soc,
+            reserve_soc: args.home_battery_reserve,
+        }),
+        battery_policy: match &args.config {
+            Some(path) => crate::config::Config::load(path)?.battery_policy()?,
+            None => BatteryPolicy::default(),
+        },
     };
+    if let Some(b) = &options.battery {
+        b.validate()
+            .map_err(|e| anyhow::anyhow!("--home-battery: {e}"))?;
+    }
     if let Some((a, l)) = options.window {
         if a == l {
             bail!("--arrive and --leave are the same time; leave them out to stay plugged in");
@@ -629,8 +687,9 @@ struct Ratios {
     solar_vs_bound_zero_import: Option<f64>,
 }
 
+/// `a / b`, unless `b` is nothing but rounding (under 1 Wh).
 fn ratio(a: f64, b: f64) -> Option<f64> {
-    (b > 0.0 && a.is_finite()).then(|| a / b)
+    (b >= 0.001 && a.is_finite()).then(|| a / b)
 }
 
 impl Ratios {
@@ -675,6 +734,19 @@ struct JsonRun<'a> {
     bound_all_kwh: f64,
     #[serde(flatten)]
     ratios: Ratios,
+    /// With --home-battery only: what the battery did (not BENCHMARK.md metrics).
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    battery: Option<JsonBattery>,
+}
+
+/// The home battery's part of a `--json` line.
+#[derive(Debug, Serialize)]
+struct JsonBattery {
+    battery_kwh: f64,
+    site_grid_import_kwh: f64,
+    battery_charged_kwh: f64,
+    battery_discharged_kwh: f64,
+    battery_end_soc: f64,
 }
 
 impl<'a> JsonRun<'a> {
@@ -697,6 +769,13 @@ impl<'a> JsonRun<'a> {
             bound_zero_import_kwh: m.bound_zero_import_kwh,
             bound_all_kwh: m.bound_all_kwh,
             ratios: Ratios::of(&one(m), seed.as_ref(), td.as_ref()),
+            battery: r.site.battery.map(|b| JsonBattery {
+                battery_kwh: m.battery_kwh,
+                site_grid_import_kwh: r.site.grid_import_kwh,
+                battery_charged_kwh: b.charged_kwh,
+                battery_discharged_kwh: b.discharged_kwh,
+                battery_end_soc: b.end_soc,
+            }),
         }
     }
 }
@@ -712,9 +791,21 @@ fn fmt_ratio(r: Option<f64>, width: usize) -> String {
     }
 }
 
+/// With --home-battery, the columns after the ratios.
+const BATTERY_HEADER: &str = " | battery_kwh site_import_kwh end_soc";
+
+/// A home battery's columns: the car's energy from it, the site's grid import, the end state of
+/// charge (`None`: a sum over runs, which has none).
+fn battery_cells(battery_kwh: f64, site_import_kwh: f64, end_soc: Option<f64>) -> String {
+    format!(
+        " | {battery_kwh:>11.2} {site_import_kwh:>15.2} {:>7}",
+        end_soc.map_or("-".to_string(), |s| format!("{s:.0} %"))
+    )
+}
+
 fn table_row(name: &str, t: &Totals, r: &Ratios) -> String {
     format!(
-        "{name:<15} {:>8.2} {:>9.2} {:>10.2} {:>5.3} {:>6} {:>6} | {} {} {} {} {} {} {}\n",
+        "{name:<15} {:>8.2} {:>9.2} {:>10.2} {:>5.3} {:>6} {:>6} | {} {} {} {} {} {} {}",
         t.ev_kwh,
         t.solar_kwh,
         t.import_kwh,
@@ -734,6 +825,7 @@ fn table_row(name: &str, t: &Totals, r: &Ratios) -> String {
 /// The readable output: one table per scenario and phase count, then totals per policy.
 fn tables(set: &RunSet, scenarios: &[Scenario], phases: &[u8], policies: &[PolicyKind]) -> String {
     let mut out = String::new();
+    let battery = set.runs.iter().any(|r| r.site.battery.is_some());
     for s in scenarios {
         for &ph in phases {
             let Some(first) = set
@@ -752,6 +844,9 @@ fn tables(set: &RunSet, scenarios: &[Scenario], phases: &[u8], policies: &[Polic
                 first.metrics.bound_all_kwh,
             ));
             out.push_str(HEADER);
+            if battery {
+                out.push_str(BATTERY_HEADER);
+            }
             out.push('\n');
             for &p in policies {
                 if let Some(r) = set.get(&s.name, ph, p) {
@@ -765,6 +860,14 @@ fn tables(set: &RunSet, scenarios: &[Scenario], phases: &[u8], policies: &[Polic
                         &t,
                         &Ratios::of(&t, seed.as_ref(), td.as_ref()),
                     ));
+                    if let Some(b) = r.site.battery {
+                        out.push_str(&battery_cells(
+                            r.metrics.battery_kwh,
+                            r.site.grid_import_kwh,
+                            Some(b.end_soc),
+                        ));
+                    }
+                    out.push('\n');
                 }
             }
             out.push('\n');
@@ -779,8 +882,9 @@ fn tables(set: &RunSet, scenarios: &[Scenario], phases: &[u8], policies: &[Polic
     let runs = totals.first().map_or(0, |(_, t)| t.runs);
     let bound0 = totals.first().map_or(0.0, |(_, t)| t.bound_zero_import_kwh);
     out.push_str(&format!(
-        "totals over {runs} run{} per policy (bound_zero_import_kwh {bound0:.2})\n{HEADER}\n",
-        if runs == 1 { "" } else { "s" }
+        "totals over {runs} run{} per policy (bound_zero_import_kwh {bound0:.2})\n{HEADER}{}\n",
+        if runs == 1 { "" } else { "s" },
+        if battery { BATTERY_HEADER } else { "" }
     ));
     for (p, t) in &totals {
         out.push_str(&table_row(
@@ -788,14 +892,32 @@ fn tables(set: &RunSet, scenarios: &[Scenario], phases: &[u8], policies: &[Polic
             t,
             &Ratios::of(t, seed.as_ref(), td.as_ref()),
         ));
+        if battery {
+            out.push_str(&battery_cells(
+                t.battery_kwh,
+                site_import(set, *p, None),
+                None,
+            ));
+        }
+        out.push('\n');
     }
     out
+}
+
+/// The site's grid import over the runs of `policy` (at `phases`, or all), kWh.
+fn site_import(set: &RunSet, policy: PolicyKind, phases: Option<u8>) -> f64 {
+    set.runs
+        .iter()
+        .filter(|r| r.policy == policy && phases.map_or(true, |p| r.phases == p))
+        .map(|r| r.site.grid_import_kwh)
+        .sum()
 }
 
 /// For the user's own days, the tables in words: per phase count, what each controller would
 /// have charged, from the sun and from the grid, with how many starts.
 fn verdict(set: &RunSet, days: f64, phases: &[u8], policies: &[PolicyKind]) -> String {
     let mut out = String::new();
+    let battery = set.runs.iter().any(|r| r.site.battery.is_some());
     for &ph in phases {
         let said: Vec<String> = policies
             .iter()
@@ -809,14 +931,34 @@ fn verdict(set: &RunSet, days: f64, phases: &[u8], policies: &[PolicyKind]) -> S
                     PolicyKind::Seed => "the original Pico W controller",
                     PolicyKind::ThresholdDelay => "a threshold-delay charger",
                 };
-                format!(
-                    "{who} {:.1} kWh ({:.1} from the sun, {:.1} from the grid) with {} start{}",
-                    t.ev_kwh,
-                    t.solar_kwh,
-                    t.import_kwh,
-                    t.starts,
-                    if t.starts == 1 { "" } else { "s" }
-                )
+                let starts = if t.starts == 1 { "" } else { "s" };
+                if battery {
+                    // The days run in order: the last one's end is where the battery was left.
+                    let end_soc = set
+                        .runs
+                        .iter()
+                        .rev()
+                        .find(|r| r.phases == ph && r.policy == p)
+                        .and_then(|r| r.site.battery)
+                        .map_or(0.0, |b| b.end_soc);
+                    format!(
+                        "{who} {:.1} kWh ({:.1} from the sun, {:.1} from the home battery, {:.1} \
+                         from the grid) with {} start{starts}, the whole site buying {:.1} kWh \
+                         from the grid and leaving the battery at {end_soc:.0} %",
+                        t.ev_kwh,
+                        t.solar_kwh,
+                        t.battery_kwh,
+                        t.import_kwh,
+                        t.starts,
+                        site_import(set, p, Some(ph)),
+                    )
+                } else {
+                    format!(
+                        "{who} {:.1} kWh ({:.1} from the sun, {:.1} from the grid) with {} \
+                         start{starts}",
+                        t.ev_kwh, t.solar_kwh, t.import_kwh, t.starts,
+                    )
+                }
             })
             .collect();
         let when = if days < 0.95 {

@@ -501,3 +501,71 @@ fn a_home_assistant_export_without_its_entities_lists_them() {
     assert!(err.contains("no numeric state of sensor.pv_typo"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_home_battery_shows_in_tables_and_json_with_its_policy_from_the_config() {
+    let dir = temp_dir("battery");
+    let day = write_day(&dir, "dk-bell");
+    let day = day.to_str().unwrap_or_default();
+    let plain = json_runs(&sunfill(&["simulate", "--scenario", day, "--json"]));
+    assert!(plain.iter().all(|r| r.get("battery_kwh").is_none()));
+
+    // The battery charges first up to 100 %: sunfill must leave it alone.
+    let config = dir.join("sunfill.toml");
+    must(
+        std::fs::write(&config, "[battery]\npriority_soc = 100\n"),
+        "writing the config",
+    );
+    let config = config.to_str().unwrap_or_default();
+    let battery = [
+        "--home-battery",
+        "13.5",
+        "--home-battery-soc",
+        "20",
+        "--config",
+        config,
+    ];
+    let runs = json_runs(&sunfill(
+        &[&["simulate", "--scenario", day, "--json"], &battery[..]].concat(),
+    ));
+    assert_eq!(runs.len(), 3);
+    let num = |r: &serde_json::Value, k: &str| r[k].as_f64().unwrap_or(f64::NAN);
+    for r in &runs {
+        let sum = num(r, "solar_kwh") + num(r, "battery_kwh") + num(r, "import_kwh");
+        assert!((sum - num(r, "ev_kwh")).abs() < 1e-6, "{r}");
+        assert!(num(r, "battery_end_soc") > 20.0, "the sun charged it: {r}");
+        assert!(
+            num(r, "site_grid_import_kwh") >= num(r, "import_kwh") - 1e-9,
+            "{r}"
+        );
+    }
+    let ours = &runs[0];
+    assert_eq!(ours["policy"], "sunfill");
+    assert!(
+        num(ours, "battery_kwh") < 0.01 * num(ours, "ev_kwh"),
+        "{ours}"
+    );
+
+    let out = sunfill(&[&["simulate", "--scenario", day], &battery[..]].concat());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && text.contains("| battery_kwh site_import_kwh end_soc"));
+
+    // Battery settings without a battery, and a bad [battery], are named.
+    let out = sunfill(&["simulate", "--scenario", day, "--home-battery-kw", "5"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--home-battery <KWH>"));
+    must(
+        std::fs::write(
+            dir.join("sunfill.toml"),
+            "[battery]\n\npriority_soc = 150\n",
+        ),
+        "writing the config",
+    );
+    let out = sunfill(&[&["simulate", "--scenario", day], &battery[..]].concat());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("sunfill.toml:3: battery.priority_soc: 150 % is outside 0..=100 %"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
