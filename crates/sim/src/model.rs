@@ -185,6 +185,8 @@ pub struct TracePoint {
     pub car_w: f32,
     /// Grid power, + import.
     pub grid_w: f32,
+    /// Home battery power, + discharging (0 without a battery).
+    pub battery_w: f32,
 }
 
 /// Per-minute averages of a run's powers, for plots. The first point covers the scenario's
@@ -193,6 +195,8 @@ pub struct TracePoint {
 pub struct Trace {
     /// One point per minute.
     pub points: Vec<TracePoint>,
+    /// The run had a home battery.
+    pub has_battery: bool,
 }
 
 /// The result of [`simulate`].
@@ -240,6 +244,7 @@ pub fn simulate(
     if let Some(t) = trace.as_deref_mut() {
         t.points.clear();
         t.points.reserve(scenario.rows.len());
+        t.has_battery = config.battery.is_some();
     }
 
     let mut battery = config.battery.map(BatteryState::new);
@@ -257,7 +262,7 @@ pub fn simulate(
     for row in &scenario.rows {
         let (pv, house) = (row.pv_w, row.house_w);
         let surplus = pv - house;
-        let (mut minute_car, mut minute_grid) = (0.0, 0.0);
+        let (mut minute_car, mut minute_grid, mut minute_battery) = (0.0, 0.0, 0.0);
         for _ in 0..60 {
             let now_ms = t * 1000;
             let unix = scenario.start_unix + t as i64;
@@ -312,6 +317,7 @@ pub fn simulate(
             import_ws += grid.max(0.0);
             minute_car += car_w;
             minute_grid += grid;
+            minute_battery += battery_w;
             if plugged {
                 ev += car_w;
                 solar += solar_and_grid_w(car_w, surplus).0;
@@ -335,6 +341,7 @@ pub fn simulate(
                 house_w: house as f32,
                 car_w: (minute_car / 60.0) as f32,
                 grid_w: (minute_grid / 60.0) as f32,
+                battery_w: (minute_battery / 60.0) as f32,
             });
         }
     }

@@ -45,14 +45,16 @@ type Series = (
     &'static str,
     &'static str,
     &'static str,
-    fn(&[f32; 4]) -> f32,
+    fn(&[f32; 5]) -> f32,
 );
 
-const SERIES: [Series; 4] = [
+/// The series; the last one only when the runs had a home battery.
+const SERIES: [Series; 5] = [
     ("PV", "#e69f00", "", |p| p[0]),
     ("house", "#56677f", "", |p| p[1]),
     ("car", "#009e73", "", |p| p[2]),
     ("grid (+ import)", "#d55e00", "5 3", |p| p[3]),
+    ("home battery (+ discharging)", "#0072b2", "2 2", |p| p[4]),
 ];
 
 /// Renders `plot` as a standalone SVG document.
@@ -65,7 +67,12 @@ pub fn svg(plot: &Plot<'_>) -> String {
         .unwrap_or(0)
         .max(1);
     let bucket = minutes.div_ceil(MAX_POINTS).max(1);
-    let panels: Vec<Vec<[f32; 4]>> = plot
+    let series = if plot.panels.iter().any(|p| p.trace.has_battery) {
+        &SERIES[..]
+    } else {
+        &SERIES[..4]
+    };
+    let panels: Vec<Vec<[f32; 5]>> = plot
         .panels
         .iter()
         .map(|p| downsample(p.trace, bucket))
@@ -103,7 +110,7 @@ pub fn svg(plot: &Plot<'_>) -> String {
         offset_label(plot.utc_offset_min)
     );
     let mut lx = LEFT;
-    for (name, colour, dash, _) in SERIES {
+    for &(name, colour, dash, _) in series {
         let _ = writeln!(
             s,
             r##"<line x1="{lx}" y1="42" x2="{}" y2="42" stroke="{colour}" stroke-width="3" stroke-dasharray="{dash}"/><text x="{}" y="46">{name}</text>"##,
@@ -178,7 +185,7 @@ pub fn svg(plot: &Plot<'_>) -> String {
             s,
             r##"<rect x="{LEFT}" y="{top}" width="{plot_w}" height="{PANEL_H}" fill="none" stroke="#444"/>"##
         );
-        for (_, colour, dash, get) in SERIES {
+        for &(_, colour, dash, get) in series {
             let _ = write!(
                 s,
                 r##"<polyline fill="none" stroke="{colour}" stroke-width="1.2" stroke-dasharray="{dash}" points=""##
@@ -195,19 +202,20 @@ pub fn svg(plot: &Plot<'_>) -> String {
     s
 }
 
-/// Averages the trace over buckets of `bucket` minutes: `[pv, house, car, grid]` in W.
-fn downsample(trace: &Trace, bucket: usize) -> Vec<[f32; 4]> {
+/// Averages the trace over buckets of `bucket` minutes: `[pv, house, car, grid, battery]` in W.
+fn downsample(trace: &Trace, bucket: usize) -> Vec<[f32; 5]> {
     trace
         .points
         .chunks(bucket)
         .map(|c| {
             let n = c.len() as f32;
-            let mut sum = [0.0f32; 4];
+            let mut sum = [0.0f32; 5];
             for p in c {
                 sum[0] += p.pv_w;
                 sum[1] += p.house_w;
                 sum[2] += p.car_w;
                 sum[3] += p.grid_w;
+                sum[4] += p.battery_w;
             }
             sum.map(|v| v / n)
         })
@@ -283,8 +291,10 @@ mod tests {
                     house_w: 300.0,
                     car_w: 4140.0,
                     grid_w: 4440.0 - (i % 700) as f32 * 10.0,
+                    battery_w: 0.0,
                 })
                 .collect(),
+            has_battery: false,
         }
     }
 
@@ -324,6 +334,31 @@ mod tests {
             );
         }
         assert!(s.contains(">threshold-delay<"));
+        assert!(!s.contains("home battery"));
+        // With a home battery its power is a fifth line in each panel.
+        let (mut a, mut b) = (a, b);
+        for t in [&mut a, &mut b] {
+            t.has_battery = true;
+            t.points[600].battery_w = 2000.0;
+        }
+        let panels = [
+            Panel {
+                label: "seed",
+                trace: &a,
+            },
+            Panel {
+                label: "threshold-delay",
+                trace: &b,
+            },
+        ];
+        let s = svg(&Plot {
+            title: "dk-test, 3 phases",
+            start_unix: 1_717_970_400,
+            utc_offset_min: 120,
+            panels: &panels,
+        });
+        assert_eq!(s.matches("<polyline").count(), 10);
+        assert!(s.contains(">home battery (+ discharging)<"));
     }
 
     #[test]

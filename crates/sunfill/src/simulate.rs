@@ -1011,8 +1011,15 @@ fn write_plots(
                 .iter()
                 .map(|r| {
                     let m = &r.metrics;
+                    let battery = r.site.battery.map_or(String::new(), |b| {
+                        format!(
+                            " {:.1} kWh from the home battery (left at {:.0} %),",
+                            m.battery_kwh, b.end_soc
+                        )
+                    });
                     format!(
-                        "{}: {:.1} kWh into the car, {:.1} kWh solar, {:.2} kWh import, {} starts",
+                        "{}: {:.1} kWh into the car, {:.1} kWh solar,{battery} {:.2} kWh import, \
+                         {} starts",
                         r.policy, m.ev_kwh, m.solar_kwh, m.import_kwh, m.starts
                     )
                 })
