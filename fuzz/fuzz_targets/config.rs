@@ -1,10 +1,11 @@
 //! The config loader (`config::Config::parse`, then the `[mqtt]` and `[inputs]` sections as the
-//! daemon reads them), with a few payloads read through every binding it builds.
+//! daemon reads them, and `[battery]`), with a few payloads read through every binding it builds.
 //!
 //! Beyond "no panic": errors name the file and a line that exists; a loadpoint never carries an
 //! MQTT wildcard or separator; a broker address prints back to itself; JSON bindings carry a
 //! JSON pointer (`/...`); each reading's maximum age reaches the controller unchanged; readings
-//! accepted through configured bindings lie within the configured limits.
+//! accepted through configured bindings lie within the configured limits; a `[battery]` that
+//! resolves gives bands the controller accepts.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -54,6 +55,19 @@ fuzz_target!(|data: &[u8]| {
                 check_error(&e, source);
             }
         }
+    }
+    // The home battery policy: bands the controller accepts, or an error at a key.
+    match c.battery_policy() {
+        Ok(p) => {
+            assert!(p.priority_soc <= 100 && p.buffer_soc >= p.priority_soc, "{p:?}");
+            assert!((0..=30_000).contains(&p.max_discharge_w), "{p:?}");
+            let core = sunfill_core::control::Config {
+                battery: p,
+                ..Default::default()
+            };
+            assert_eq!(core.validate(), Ok(()), "{p:?}");
+        }
+        Err(e) => check_error(&e, source),
     }
     let inputs = match c.inputs() {
         Ok(i) => i,
