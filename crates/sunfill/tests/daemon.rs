@@ -501,10 +501,13 @@ async fn the_demo_s_recorded_day_replays_from_its_kept_store() {
         house_off += usize::from((m.house_w.unwrap() - row.house_w).abs() > 150.0);
     }
     assert_eq!(pv_off, 0, "minutes whose PV is not the day's");
-    // An appliance switching, or the car changing its current, smears a minute or two; with the
-    // car's 4-11 kW left in, every minute would be off.
+    // An appliance switching, or the car changing its current, smears a minute or two, and at
+    // 600 x a reading that a loaded machine delivers 100 ms late is a model minute late: 8 of 149
+    // minutes were off on a quiet machine, 34 of 151 with a build running beside it. With the
+    // car's 4-11 kW left in, every minute would be off; most minutes on the day's load is what
+    // shows that the car was taken out.
     assert!(
-        house_off * 5 < minutes.len(),
+        house_off * 2 < minutes.len(),
         "{house_off} of {} minutes with a house load off the day's by more than 150 W",
         minutes.len()
     );
