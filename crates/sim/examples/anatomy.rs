@@ -11,8 +11,7 @@
 use std::path::PathBuf;
 use sunfill_sim::model::simulate;
 use sunfill_sim::policy::{Measurement, Policy};
-use sunfill_sim::runner::{site_config, PolicyKind, RunOptions};
-use sunfill_sim::scenario::Scenario;
+use sunfill_sim::runner::PolicyKind;
 use sunfill_sim::sunfill_policy::SunfillPolicy;
 
 mod common;
@@ -66,35 +65,28 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let dir = PathBuf::from(args.next().unwrap_or("../shared/data/scenarios".into()));
     let tuning = common::parse(&args.next().unwrap_or_default());
-    let files = Scenario::files_in(&dir).expect("scenario dir");
-    for f in files {
-        let Ok(sc) = Scenario::read(&f) else { continue };
-        for ph in [1u8, 3] {
-            let Ok(cfg) = site_config(&sc, ph, &RunOptions::default()) else {
-                continue;
+    for (sc, ph, cfg) in common::runs(&dir) {
+        for kind in ["td", "ours"] {
+            let inner: Box<dyn Policy + Send> = if kind == "td" {
+                PolicyKind::ThresholdDelay.build(ph)
+            } else {
+                let config = common::config(ph, tuning);
+                Box::new(SunfillPolicy::with_config(config, ph))
             };
-            for kind in ["td", "ours"] {
-                let inner: Box<dyn Policy + Send> = if kind == "td" {
-                    PolicyKind::ThresholdDelay.build(ph)
-                } else {
-                    let config = common::config(ph, tuning);
-                    Box::new(SunfillPolicy::with_config(config, ph))
-                };
-                let mut p = Probe {
-                    inner,
-                    p_min: cfg.p_min_w(),
-                    p_max: cfg.p_max_w(),
-                    last: None,
-                    parts: Parts::default(),
-                };
-                let m = simulate(&sc, &cfg, &mut p, None).metrics;
-                let q = p.parts;
-                println!(
+            let mut p = Probe {
+                inner,
+                p_min: cfg.p_min_w(),
+                p_max: cfg.p_max_w(),
+                last: None,
+                parts: Parts::default(),
+            };
+            let m = simulate(&sc, &cfg, &mut p, None).metrics;
+            let q = p.parts;
+            println!(
                     "{:28} {ph}ph {kind:4} solar {:6.2} import {:5.2} starts {:3} | above {:6.2} dip {:5.2} | imp dip {:5.2} above {:5.2} | lost waiting {:5.2} | bound {:6.2}",
                     sc.name, m.solar_kwh, m.import_kwh, m.starts, q.solar_above, q.solar_dip,
                     q.import_dip, q.import_above, q.lost_waiting, m.bound_zero_import_kwh
                 );
-            }
         }
     }
 }

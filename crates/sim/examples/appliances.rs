@@ -22,8 +22,6 @@ use common::Override;
 use std::path::PathBuf;
 use sunfill_sim::model::simulate;
 use sunfill_sim::policy::Measurement;
-use sunfill_sim::runner::{site_config, RunOptions};
-use sunfill_sim::scenario::Scenario;
 
 /// The appliance runs learned so far in a run, and the one under way.
 #[derive(Default)]
@@ -99,54 +97,50 @@ fn main() {
         .cloned()
         .unwrap_or_default();
     let (mut s0, mut i0, mut n0, mut s1, mut i1, mut n1) = (0.0, 0.0, 0, 0.0, 0.0, 0);
-    for f in Scenario::files_in(&dir).expect("scenario dir") {
-        let Ok(sc) = Scenario::read(&f) else { continue };
-        for ph in [1u8, 3] {
-            let cfg = site_config(&sc, ph, &RunOptions::default()).unwrap();
-            let p_min = cfg.p_min_w();
-            let base = simulate(&sc, &cfg, common::policy(ph, &v).as_mut(), None).metrics;
-            type Stop = Box<dyn FnMut(u64, Option<&Measurement>, bool) -> bool>;
-            let stop: Stop = if mode == "online" {
-                let mut l = Learner {
-                    tol_w: a as f64,
-                    long_s: b * 60,
-                    unknown_long,
-                    ..Learner::default()
-                };
-                Box::new(move |t, m, on| l.stop(t, m, on, p_min))
-            } else {
-                // Minutes in the long appliance dips, from `b` minutes into each.
-                let s: Vec<f64> = sc.rows.iter().map(|r| r.pv_w - r.house_w).collect();
-                let mut cut = vec![false; s.len()];
-                let mut k = 1;
-                while k < s.len() {
-                    let jump = sc.rows[k].house_w - sc.rows[k - 1].house_w;
-                    if s[k - 1] >= p_min && s[k] < p_min && jump >= 900.0 {
-                        let end = (k..s.len()).find(|&j| s[j] >= p_min).unwrap_or(s.len());
-                        if (end - k) as u64 > a {
-                            cut[k + b as usize..end].iter_mut().for_each(|x| *x = true);
-                        }
-                        k = end;
-                    }
-                    k += 1;
-                }
-                Box::new(move |t, _, _| cut[(t / 60) as usize])
+    for (sc, ph, cfg) in common::runs(&dir) {
+        let p_min = cfg.p_min_w();
+        let base = simulate(&sc, &cfg, common::policy(ph, &v).as_mut(), None).metrics;
+        type Stop = Box<dyn FnMut(u64, Option<&Measurement>, bool) -> bool>;
+        let stop: Stop = if mode == "online" {
+            let mut l = Learner {
+                tol_w: a as f64,
+                long_s: b * 60,
+                unknown_long,
+                ..Learner::default()
             };
-            let mut p = Override::new(common::policy(ph, &v), stop);
-            let ours = simulate(&sc, &cfg, &mut p, None).metrics;
-            println!(
-                "{:<34} {ph}ph default {:.2}/{:.2}/{} {mode} {:.2}/{:.2}/{}",
-                sc.name,
-                base.solar_kwh,
-                base.import_kwh,
-                base.starts,
-                ours.solar_kwh,
-                ours.import_kwh,
-                ours.starts
-            );
-            (s0, i0, n0) = (s0 + base.solar_kwh, i0 + base.import_kwh, n0 + base.starts);
-            (s1, i1, n1) = (s1 + ours.solar_kwh, i1 + ours.import_kwh, n1 + ours.starts);
-        }
+            Box::new(move |t, m, on| l.stop(t, m, on, p_min))
+        } else {
+            // Minutes in the long appliance dips, from `b` minutes into each.
+            let s: Vec<f64> = sc.rows.iter().map(|r| r.pv_w - r.house_w).collect();
+            let mut cut = vec![false; s.len()];
+            let mut k = 1;
+            while k < s.len() {
+                let jump = sc.rows[k].house_w - sc.rows[k - 1].house_w;
+                if s[k - 1] >= p_min && s[k] < p_min && jump >= 900.0 {
+                    let end = (k..s.len()).find(|&j| s[j] >= p_min).unwrap_or(s.len());
+                    if (end - k) as u64 > a {
+                        cut[k + b as usize..end].iter_mut().for_each(|x| *x = true);
+                    }
+                    k = end;
+                }
+                k += 1;
+            }
+            Box::new(move |t, _, _| cut[(t / 60) as usize])
+        };
+        let mut p = Override::new(common::policy(ph, &v), stop);
+        let ours = simulate(&sc, &cfg, &mut p, None).metrics;
+        println!(
+            "{:<34} {ph}ph default {:.2}/{:.2}/{} {mode} {:.2}/{:.2}/{}",
+            sc.name,
+            base.solar_kwh,
+            base.import_kwh,
+            base.starts,
+            ours.solar_kwh,
+            ours.import_kwh,
+            ours.starts
+        );
+        (s0, i0, n0) = (s0 + base.solar_kwh, i0 + base.import_kwh, n0 + base.starts);
+        (s1, i1, n1) = (s1 + ours.solar_kwh, i1 + ours.import_kwh, n1 + ours.starts);
     }
     println!("total default {s0:.1}/{i0:.2}/{n0} {mode} {s1:.1}/{i1:.2}/{n1}");
 }

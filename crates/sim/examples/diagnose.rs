@@ -10,8 +10,6 @@ use std::path::PathBuf;
 use sunfill_core::control::Reason;
 use sunfill_sim::model::simulate;
 use sunfill_sim::policy::{Measurement, Policy};
-use sunfill_sim::runner::{site_config, RunOptions};
-use sunfill_sim::scenario::Scenario;
 use sunfill_sim::sunfill_policy::SunfillPolicy;
 
 mod common;
@@ -68,30 +66,23 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let dir = PathBuf::from(args.next().unwrap_or("../shared/data/scenarios".into()));
     let tuning = common::parse(&args.next().unwrap_or_default());
-    let files = Scenario::files_in(&dir).expect("scenario dir");
-    for f in files {
-        let Ok(sc) = Scenario::read(&f) else { continue };
-        for ph in [1u8, 3] {
-            let Ok(cfg) = site_config(&sc, ph, &RunOptions::default()) else {
-                continue;
-            };
-            let config = common::config(ph, tuning);
-            let mut p = Probe {
-                inner: SunfillPolicy::with_config(config, ph),
-                surplus: 0.0,
-                holding: false,
-                episode_import: 0.0,
-                wasted: 0.0,
-                useful: 0.0,
-                wasted_n: 0,
-                useful_n: 0,
-                stops_deep: 0,
-            };
-            let m = simulate(&sc, &cfg, &mut p, None).metrics;
-            println!(
+    for (sc, ph, cfg) in common::runs(&dir) {
+        let config = common::config(ph, tuning);
+        let mut p = Probe {
+            inner: SunfillPolicy::with_config(config, ph),
+            surplus: 0.0,
+            holding: false,
+            episode_import: 0.0,
+            wasted: 0.0,
+            useful: 0.0,
+            wasted_n: 0,
+            useful_n: 0,
+            stops_deep: 0,
+        };
+        let m = simulate(&sc, &cfg, &mut p, None).metrics;
+        println!(
                 "{:30} {ph}ph import {:5.2} starts {:3} | holds ridden {:3} ({:5.2} kWh) holds then stopped {:3} ({:5.2} kWh) stops without hold {:3}",
                 sc.name, m.import_kwh, m.starts, p.useful_n, p.useful, p.wasted_n, p.wasted, p.stops_deep
             );
-        }
     }
 }

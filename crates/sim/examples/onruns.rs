@@ -10,8 +10,7 @@
 use std::path::PathBuf;
 use sunfill_sim::model::simulate;
 use sunfill_sim::policy::{Measurement, Policy};
-use sunfill_sim::runner::{site_config, PolicyKind, RunOptions};
-use sunfill_sim::scenario::Scenario;
+use sunfill_sim::runner::PolicyKind;
 
 mod common;
 
@@ -92,46 +91,42 @@ fn main() {
     let variant = args.next().unwrap_or_default();
     let mut totals = [[(0u32, 0.0f64, 0.0f64); 5]; 2];
     let mut gaps = Vec::new();
-    for f in Scenario::files_in(&dir).expect("scenario dir") {
-        let Ok(sc) = Scenario::read(&f) else { continue };
-        for ph in [1u8, 3] {
-            let cfg = site_config(&sc, ph, &RunOptions::default()).expect("cfg");
-            for (k, inner) in [
-                common::policy(ph, &variant),
-                PolicyKind::ThresholdDelay.build(ph),
-            ]
-            .into_iter()
-            .enumerate()
-            {
-                let mut p = Probe {
-                    inner,
-                    last: None,
-                    on_since: None,
-                    setpoint: 0,
-                    acc: (0.0, 0.0),
-                    book: Default::default(),
-                    p_min: cfg.p_min_w(),
-                    gap: None,
-                    gaps: Vec::new(),
-                };
-                simulate(&sc, &cfg, &mut p, None);
-                if k == 0 {
-                    gaps.extend(p.gaps.iter().map(|&g| (g, sc.name.clone(), ph)));
-                }
-                p.close(sc.duration_s());
-                let line: Vec<String> = p
-                    .book
-                    .iter()
-                    .map(|b| format!("{:3} {:6.2}/{:5.2}", b.0, b.1, b.2))
-                    .collect();
-                for (t, b) in totals[k].iter_mut().zip(p.book) {
-                    t.0 += b.0;
-                    t.1 += b.1;
-                    t.2 += b.2;
-                }
-                let who = if k == 0 { "ours" } else { "td  " };
-                println!("{:28} {ph}ph {who} | {}", sc.name, line.join(" | "));
+    for (sc, ph, cfg) in common::runs(&dir) {
+        for (k, inner) in [
+            common::policy(ph, &variant),
+            PolicyKind::ThresholdDelay.build(ph),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let mut p = Probe {
+                inner,
+                last: None,
+                on_since: None,
+                setpoint: 0,
+                acc: (0.0, 0.0),
+                book: Default::default(),
+                p_min: cfg.p_min_w(),
+                gap: None,
+                gaps: Vec::new(),
+            };
+            simulate(&sc, &cfg, &mut p, None);
+            if k == 0 {
+                gaps.extend(p.gaps.iter().map(|&g| (g, sc.name.clone(), ph)));
             }
+            p.close(sc.duration_s());
+            let line: Vec<String> = p
+                .book
+                .iter()
+                .map(|b| format!("{:3} {:6.2}/{:5.2}", b.0, b.1, b.2))
+                .collect();
+            for (t, b) in totals[k].iter_mut().zip(p.book) {
+                t.0 += b.0;
+                t.1 += b.1;
+                t.2 += b.2;
+            }
+            let who = if k == 0 { "ours" } else { "td  " };
+            println!("{:28} {ph}ph {who} | {}", sc.name, line.join(" | "));
         }
     }
     // With hindsight: the restarts that holding the minimum through the gap before them would

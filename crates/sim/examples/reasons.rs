@@ -14,8 +14,6 @@ use std::path::PathBuf;
 use sunfill_core::control::Reason;
 use sunfill_sim::model::simulate;
 use sunfill_sim::policy::{Measurement, Policy};
-use sunfill_sim::runner::{site_config, RunOptions};
-use sunfill_sim::scenario::Scenario;
 use sunfill_sim::sunfill_policy::SunfillPolicy;
 
 mod common;
@@ -83,37 +81,31 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let dir = PathBuf::from(args.next().unwrap_or("../shared/data/scenarios".into()));
     let tuning = common::parse(&args.next().unwrap_or_default());
-    for f in Scenario::files_in(&dir).expect("scenario dir") {
-        let Ok(sc) = Scenario::read(&f) else { continue };
-        for ph in [1u8, 3] {
-            let Ok(cfg) = site_config(&sc, ph, &RunOptions::default()) else {
-                continue;
-            };
-            let mut p = Probe {
-                inner: SunfillPolicy::with_config(common::config(ph, tuning), ph),
-                last: None,
-                p_min: cfg.p_min_w(),
-                book: BTreeMap::new(),
-                starts: BTreeMap::new(),
-                on: false,
-            };
-            let m = simulate(&sc, &cfg, &mut p, None).metrics;
-            let parts: Vec<String> = p
-                .book
-                .iter()
-                .filter(|(_, v)| v.0 + v.1 > 0.005)
-                .map(|(k, v)| format!("{k} {:.2}/{:.2}", v.0, v.1))
-                .collect();
-            let starts: Vec<String> = p.starts.iter().map(|(k, v)| format!("{k} {v}")).collect();
-            println!(
-                "{:28} {ph}ph {:.2}/{:.2}/{} | {} | starts: {}",
-                sc.name,
-                m.solar_kwh,
-                m.import_kwh,
-                m.starts,
-                parts.join(", "),
-                starts.join(", ")
-            );
-        }
+    for (sc, ph, cfg) in common::runs(&dir) {
+        let mut p = Probe {
+            inner: SunfillPolicy::with_config(common::config(ph, tuning), ph),
+            last: None,
+            p_min: cfg.p_min_w(),
+            book: BTreeMap::new(),
+            starts: BTreeMap::new(),
+            on: false,
+        };
+        let m = simulate(&sc, &cfg, &mut p, None).metrics;
+        let parts: Vec<String> = p
+            .book
+            .iter()
+            .filter(|(_, v)| v.0 + v.1 > 0.005)
+            .map(|(k, v)| format!("{k} {:.2}/{:.2}", v.0, v.1))
+            .collect();
+        let starts: Vec<String> = p.starts.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        println!(
+            "{:28} {ph}ph {:.2}/{:.2}/{} | {} | starts: {}",
+            sc.name,
+            m.solar_kwh,
+            m.import_kwh,
+            m.starts,
+            parts.join(", "),
+            starts.join(", ")
+        );
     }
 }

@@ -16,8 +16,7 @@ use std::path::PathBuf;
 use sunfill_sim::car::Car;
 use sunfill_sim::model::{simulate, solar_and_grid_w};
 use sunfill_sim::policy::{Measurement, Policy};
-use sunfill_sim::runner::{site_config, PolicyKind, RunOptions};
-use sunfill_sim::scenario::Scenario;
+use sunfill_sim::runner::PolicyKind;
 
 /// Upper edges of the hold-length classes, s.
 const LENGTHS: [u64; 5] = [60, 180, 300, 600, u64::MAX];
@@ -123,39 +122,35 @@ fn main() {
     let dir = PathBuf::from(args.next().unwrap_or("../shared/data/scenarios".into()));
     let v = args.next().unwrap_or_default();
     let mut total = [Book::default(); 2];
-    for f in Scenario::files_in(&dir).expect("scenario dir") {
-        let Ok(sc) = Scenario::read(&f) else { continue };
-        for ph in [1u8, 3] {
-            let cfg = site_config(&sc, ph, &RunOptions::default()).unwrap();
-            let surplus: Vec<f64> = sc.rows.iter().map(|r| r.pv_w - r.house_w).collect();
-            let mut line = format!("{:<30} {ph}ph", sc.name);
-            for (i, inner) in [common::policy(ph, &v), PolicyKind::ThresholdDelay.build(ph)]
-                .into_iter()
-                .enumerate()
-            {
-                let mut p = Split {
-                    inner,
-                    car: Car::new(ph),
-                    surplus: surplus.clone(),
-                    p_min: cfg.p_min_w(),
-                    book: Book::default(),
-                    hold: None,
-                };
-                let m = simulate(&sc, &cfg, &mut p, None).metrics;
-                let (b, s) = (p.book.ended(0), p.book.ended(1));
-                line += &format!(
-                    " | {} import {:.2} lag {:.2} hold {:.2} (bridged {:.2}, stopped {:.2})",
-                    if i == 0 { "ours" } else { "td" },
-                    m.import_kwh,
-                    p.book.lag,
-                    p.book.hold,
-                    b.import,
-                    s.import,
-                );
-                total[i].add(&p.book);
-            }
-            println!("{line}");
+    for (sc, ph, cfg) in common::runs(&dir) {
+        let surplus: Vec<f64> = sc.rows.iter().map(|r| r.pv_w - r.house_w).collect();
+        let mut line = format!("{:<30} {ph}ph", sc.name);
+        for (i, inner) in [common::policy(ph, &v), PolicyKind::ThresholdDelay.build(ph)]
+            .into_iter()
+            .enumerate()
+        {
+            let mut p = Split {
+                inner,
+                car: Car::new(ph),
+                surplus: surplus.clone(),
+                p_min: cfg.p_min_w(),
+                book: Book::default(),
+                hold: None,
+            };
+            let m = simulate(&sc, &cfg, &mut p, None).metrics;
+            let (b, s) = (p.book.ended(0), p.book.ended(1));
+            line += &format!(
+                " | {} import {:.2} lag {:.2} hold {:.2} (bridged {:.2}, stopped {:.2})",
+                if i == 0 { "ours" } else { "td" },
+                m.import_kwh,
+                p.book.lag,
+                p.book.hold,
+                b.import,
+                s.import,
+            );
+            total[i].add(&p.book);
         }
+        println!("{line}");
     }
     for (i, t) in total.iter().enumerate() {
         println!(

@@ -12,45 +12,39 @@ mod common;
 use common::Override;
 use std::path::PathBuf;
 use sunfill_sim::model::simulate;
-use sunfill_sim::runner::{site_config, RunOptions};
-use sunfill_sim::scenario::Scenario;
 
 fn main() {
     let mut args = std::env::args().skip(1);
     let dir = PathBuf::from(args.next().unwrap_or("../shared/data/scenarios".into()));
     let v = args.next().unwrap_or_default();
     let (mut s0, mut i0, mut n0, mut s1, mut i1, mut n1) = (0.0, 0.0, 0, 0.0, 0.0, 0);
-    for f in Scenario::files_in(&dir).expect("scenario dir") {
-        let Ok(sc) = Scenario::read(&f) else { continue };
-        for ph in [1u8, 3] {
-            let cfg = site_config(&sc, ph, &RunOptions::default()).unwrap();
-            let p_min = cfg.p_min_w();
-            let n = sc.rows.len();
-            let mut terminal = vec![false; n];
-            let mut sun_later = false;
-            for k in (0..n).rev() {
-                // Local midnight (UTC+2 for the European days; close enough for the US day).
-                if (k / 60 + 2) % 24 == 23 && k % 60 == 59 {
-                    sun_later = false;
-                }
-                let s = sc.rows[k].pv_w - sc.rows[k].house_w;
-                if s >= p_min {
-                    sun_later = true;
-                }
-                terminal[k] = !sun_later && s < p_min;
+    for (sc, ph, cfg) in common::runs(&dir) {
+        let p_min = cfg.p_min_w();
+        let n = sc.rows.len();
+        let mut terminal = vec![false; n];
+        let mut sun_later = false;
+        for k in (0..n).rev() {
+            // Local midnight (UTC+2 for the European days; close enough for the US day).
+            if (k / 60 + 2) % 24 == 23 && k % 60 == 59 {
+                sun_later = false;
             }
-            let a = simulate(&sc, &cfg, common::policy(ph, &v).as_mut(), None).metrics;
-            let mut cut = Override::new(common::policy(ph, &v), move |t: u64, _, _| {
-                terminal.get((t / 60) as usize).copied().unwrap_or(false)
-            });
-            let b = simulate(&sc, &cfg, &mut cut, None).metrics;
-            println!(
-                "{:<34} {ph}ph default {:.2}/{:.2}/{} cut {:.2}/{:.2}/{}",
-                sc.name, a.solar_kwh, a.import_kwh, a.starts, b.solar_kwh, b.import_kwh, b.starts
-            );
-            (s0, i0, n0) = (s0 + a.solar_kwh, i0 + a.import_kwh, n0 + a.starts);
-            (s1, i1, n1) = (s1 + b.solar_kwh, i1 + b.import_kwh, n1 + b.starts);
+            let s = sc.rows[k].pv_w - sc.rows[k].house_w;
+            if s >= p_min {
+                sun_later = true;
+            }
+            terminal[k] = !sun_later && s < p_min;
         }
+        let a = simulate(&sc, &cfg, common::policy(ph, &v).as_mut(), None).metrics;
+        let mut cut = Override::new(common::policy(ph, &v), move |t: u64, _, _| {
+            terminal.get((t / 60) as usize).copied().unwrap_or(false)
+        });
+        let b = simulate(&sc, &cfg, &mut cut, None).metrics;
+        println!(
+            "{:<34} {ph}ph default {:.2}/{:.2}/{} cut {:.2}/{:.2}/{}",
+            sc.name, a.solar_kwh, a.import_kwh, a.starts, b.solar_kwh, b.import_kwh, b.starts
+        );
+        (s0, i0, n0) = (s0 + a.solar_kwh, i0 + a.import_kwh, n0 + a.starts);
+        (s1, i1, n1) = (s1 + b.solar_kwh, i1 + b.import_kwh, n1 + b.starts);
     }
     println!("total default {s0:.1}/{i0:.2}/{n0} cut {s1:.1}/{i1:.2}/{n1}");
 }

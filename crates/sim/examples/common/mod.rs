@@ -4,6 +4,9 @@ pub mod shadow;
 
 use sunfill_core::control::Tuning;
 use sunfill_core::{Deciamps, Duration};
+use sunfill_sim::model::SiteConfig;
+use sunfill_sim::runner::{site_config, RunOptions};
+use sunfill_sim::scenario::Scenario;
 
 /// Parses `key=value,...` over the defaults. The outlook policy: `outlook` (0: the budget
 /// policy), `lambda` (import weight, per mille), `swh` (start price, Wh), `memory`, `horizon`
@@ -209,4 +212,19 @@ pub fn hindsight(
         }
     }
     h
+}
+
+/// Every scenario in `dir` at 1 and 3 phases with the benchmark's site, in file order: the runs
+/// every analysis example goes through. A file that does not read is left out.
+#[allow(dead_code)]
+pub fn runs(dir: &std::path::Path) -> Vec<(Scenario, u8, SiteConfig)> {
+    let mut out = Vec::new();
+    for f in Scenario::files_in(dir).expect("scenario dir") {
+        let Ok(sc) = Scenario::read(&f) else { continue };
+        for ph in [1u8, 3] {
+            let cfg = site_config(&sc, ph, &RunOptions::default()).expect("the benchmark's site");
+            out.push((sc.clone(), ph, cfg));
+        }
+    }
+    out
 }
