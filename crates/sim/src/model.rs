@@ -218,13 +218,13 @@ pub fn solar_and_grid_w(car_w: f64, surplus_w: f64) -> (f64, f64) {
     (solar, car_w - solar)
 }
 
-/// The part of the car's power `car_w` that a home battery discharging with `battery_w` (W, +
+/// The part of the car's power beyond the sun, `beyond_sun_w` (the grid part of
+/// [`solar_and_grid_w`] without a battery), that a home battery discharging with `battery_w` (W, +
 /// discharging) gave it at a surplus `surplus_w` (PV - house): the battery covers the house's
-/// deficit first, then the car's power beyond the sun.
-pub fn battery_share_w(car_w: f64, surplus_w: f64, battery_w: f64) -> f64 {
-    let beyond_sun = car_w - solar_and_grid_w(car_w, surplus_w).0;
+/// deficit first, then the car.
+pub fn battery_share_w(beyond_sun_w: f64, surplus_w: f64, battery_w: f64) -> f64 {
     let for_car = (battery_w.max(0.0) - (-surplus_w).max(0.0)).max(0.0);
-    beyond_sun.min(for_car)
+    beyond_sun_w.min(for_car)
 }
 
 /// Replays `scenario` through the site of `config`, asking `policy` every second.
@@ -320,8 +320,9 @@ pub fn simulate(
             minute_battery += battery_w;
             if plugged {
                 ev += car_w;
-                solar += solar_and_grid_w(car_w, surplus).0;
-                from_battery += battery_share_w(car_w, surplus, battery_w);
+                let (sun, beyond_sun) = solar_and_grid_w(car_w, surplus);
+                solar += sun;
+                from_battery += battery_share_w(beyond_sun, surplus, battery_w);
                 if surplus >= p_min {
                     bound_zero += surplus.min(p_max);
                 }

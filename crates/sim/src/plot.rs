@@ -298,25 +298,30 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_day_has_axes_legend_and_one_panel_per_policy() {
-        let (a, b) = (trace(1440), trace(1440));
+    /// A day's plot of `a` (seed) above `b` (threshold-delay).
+    fn day_of_two(a: &Trace, b: &Trace) -> String {
         let panels = [
             Panel {
                 label: "seed",
-                trace: &a,
+                trace: a,
             },
             Panel {
                 label: "threshold-delay",
-                trace: &b,
+                trace: b,
             },
         ];
-        let s = svg(&Plot {
+        svg(&Plot {
             title: "dk-test, 3 phases",
             start_unix: 1_717_970_400,
             utc_offset_min: 120,
             panels: &panels,
-        });
+        })
+    }
+
+    #[test]
+    fn a_day_has_axes_legend_and_one_panel_per_policy() {
+        let (a, b) = (trace(1440), trace(1440));
+        let s = day_of_two(&a, &b);
         assert!(s.starts_with("<svg") && s.ends_with("</svg>\n"));
         assert_eq!(s.matches("<polyline").count(), 8);
         for text in [
@@ -341,22 +346,7 @@ mod tests {
             t.has_battery = true;
             t.points[600].battery_w = 2000.0;
         }
-        let panels = [
-            Panel {
-                label: "seed",
-                trace: &a,
-            },
-            Panel {
-                label: "threshold-delay",
-                trace: &b,
-            },
-        ];
-        let s = svg(&Plot {
-            title: "dk-test, 3 phases",
-            start_unix: 1_717_970_400,
-            utc_offset_min: 120,
-            panels: &panels,
-        });
+        let s = day_of_two(&a, &b);
         assert_eq!(s.matches("<polyline").count(), 10);
         assert!(s.contains(">home battery (+ discharging)<"));
     }
