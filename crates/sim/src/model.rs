@@ -170,6 +170,8 @@ pub struct BatteryEnergy {
     pub charged_kwh: f64,
     /// Energy discharged, kWh.
     pub discharged_kwh: f64,
+    /// State of charge at the start, percent.
+    pub start_soc: f64,
     /// State of charge at the end, percent.
     pub end_soc: f64,
 }
@@ -375,6 +377,9 @@ pub fn simulate(
             battery: battery.map(|b| BatteryEnergy {
                 charged_kwh: b.charged_ws() / WS_PER_KWH,
                 discharged_kwh: b.discharged_ws() / WS_PER_KWH,
+                start_soc: config
+                    .battery
+                    .map_or(0.0, |m| m.start_soc.clamp(0.0, 100.0)),
                 end_soc: b.soc(),
             }),
         },

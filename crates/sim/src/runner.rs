@@ -11,6 +11,7 @@ use crate::scenario::Scenario;
 use crate::seed::Seed;
 use crate::sunfill_policy::SunfillPolicy;
 use crate::threshold_delay::ThresholdDelay;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -88,6 +89,9 @@ pub struct RunOptions {
     pub battery: Option<HomeBattery>,
     /// How sunfill shares the sun with that battery.
     pub battery_policy: BatteryPolicy,
+    /// The battery's state of charge at the start of named scenarios, percent, where it was
+    /// recorded (`--store`, `--ha-history`); the others start at `battery`'s `start_soc`.
+    pub start_soc: BTreeMap<String, f64>,
 }
 
 impl Default for RunOptions {
@@ -100,6 +104,7 @@ impl Default for RunOptions {
             traces: false,
             battery: None,
             battery_policy: BatteryPolicy::default(),
+            start_soc: BTreeMap::new(),
         }
     }
 }
@@ -196,7 +201,14 @@ pub fn site_config(
         meas_period_s: options.meas_period_s.max(1),
         plug,
         need_wh: options.need_wh,
-        battery: options.battery,
+        battery: options.battery.map(|b| HomeBattery {
+            start_soc: options
+                .start_soc
+                .get(&scenario.name)
+                .copied()
+                .unwrap_or(b.start_soc),
+            ..b
+        }),
     })
 }
 
