@@ -58,7 +58,7 @@ pub enum Command {
     Ha(HaCommand),
     /// Replay scenarios through the simulated wallbox and car (BENCHMARK.md) and compare the
     /// policies.
-    Simulate(crate::simulate::Args),
+    Simulate(Box<crate::simulate::Args>),
     /// Talk to a Heidelberg Energy Control wallbox over Modbus (status, set-current, watchdog,
     /// standby, scan...).
     Wallbox(crate::heidelberg::cmd::WallboxArgs),
@@ -71,7 +71,7 @@ pub enum Command {
 /// Runs the chosen subcommand.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Simulate(args) => crate::simulate::run(args),
+        Command::Simulate(args) => crate::simulate::run(*args),
         Command::Wallbox(args) => {
             crate::heidelberg::cmd::run(crate::heidelberg::cmd::wallbox(args))
         }

@@ -13,6 +13,7 @@ use crate::store::Store;
 use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -20,7 +21,7 @@ use sunfill_core::control::BatteryPolicy;
 use sunfill_sim::battery::HomeBattery;
 use sunfill_sim::generate::{self, Sky};
 use sunfill_sim::goal::{check_goal, Totals};
-use sunfill_sim::ha_history::{Export, Load, Power, Unit};
+use sunfill_sim::ha_history::{Export, Load, Power, Series, Unit};
 use sunfill_sim::model::{utc_offset_for, Metrics};
 use sunfill_sim::plot::{svg, Panel, Plot};
 use sunfill_sim::recorded;
@@ -90,6 +91,12 @@ pub struct Args {
         allow_hyphen_values = true
     )]
     pub battery: Option<String>,
+
+    /// With --ha-history and --home-battery: the home battery's state of charge entity, in
+    /// percent (e.g. sensor.powerwall_charge); each day's modelled battery starts at the charge
+    /// it held then, unless --home-battery-soc says otherwise.
+    #[arg(long, value_name = "ENTITY", requires_all = ["ha_history", "home_battery"])]
+    pub battery_soc: Option<String>,
 
     /// With --store: only the last N days of the recording.
     #[arg(long, value_name = "N", requires = "store",
@@ -164,10 +171,10 @@ pub struct Args {
           requires = "home_battery")]
     pub home_battery_kw: f64,
 
-    /// With --home-battery: its state of charge at the start, percent
-    #[arg(long, value_name = "PCT", default_value_t = 50.0, value_parser = parse_pct,
-          requires = "home_battery")]
-    pub home_battery_soc: f64,
+    /// With --home-battery: its state of charge at the start of each day, percent [default: the
+    /// recorded charge with --store, or --ha-history and --battery-soc; else 50]
+    #[arg(long, value_name = "PCT", value_parser = parse_pct, requires = "home_battery")]
+    pub home_battery_soc: Option<f64>,
 
     /// With --home-battery: the backup reserve it never discharges below, percent
     #[arg(long, value_name = "PCT", default_value_t = 20.0, value_parser = parse_pct,
@@ -289,6 +296,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         PhaseArg::Both => &[1, 3],
     };
     let mut utc_offset = args.utc_offset;
+    let mut start_soc = BTreeMap::new();
     let own = match (&args.store, &args.ha_history) {
         (Some(db), _) => Some(stored_days(db, args.days, args.utc_offset)?),
         (None, Some(csv)) => Some(ha_days(csv, &args)?),
@@ -297,6 +305,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let is_own = own.is_some();
     let scenarios = if let Some(own) = own {
         utc_offset = Some(own.utc_offset_min);
+        if args.home_battery.is_some() && args.home_battery_soc.is_none() {
+            say_start_charges(&own);
+            start_soc = own.start_soc.clone();
+        }
         if let Some(path) = &args.write_scenario {
             write_own(path, &own)?;
             return Ok(ExitCode::SUCCESS);
@@ -335,13 +347,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         battery: args.home_battery.map(|kwh| HomeBattery {
             capacity_wh: kwh * 1000.0,
             max_power_w: args.home_battery_kw * 1000.0,
-            start_soc: args.home_battery_soc,
+            start_soc: args.home_battery_soc.unwrap_or(DEFAULT_START_SOC),
             reserve_soc: args.home_battery_reserve,
         }),
         battery_policy: match &args.config {
             Some(path) => crate::config::Config::load(path)?.battery_policy()?,
             None => BatteryPolicy::default(),
         },
+        start_soc,
     };
     if let Some(b) = &options.battery {
         b.validate()
@@ -419,6 +432,51 @@ struct OwnDays {
     utc_offset_min: i32,
     /// Where they come from, for the written files' comment.
     source: String,
+    /// The home battery's recorded state of charge at the start of each scenario, percent,
+    /// where there is one.
+    start_soc: BTreeMap<String, f64>,
+}
+
+/// A modelled home battery's charge at the start when neither the user nor a recording says.
+const DEFAULT_START_SOC: f64 = 50.0;
+
+/// The state of charge at the start of each scenario, from `soc`: (unix s, percent) samples
+/// in time order. The last sample at or before a scenario's first minute and at most `max_age_s`
+/// old; else the first in its first hour.
+fn start_charges(
+    scenarios: &[Scenario],
+    soc: &[(i64, f64)],
+    max_age_s: i64,
+) -> BTreeMap<String, f64> {
+    scenarios
+        .iter()
+        .filter_map(|s| {
+            let start = s.start_unix;
+            let before = soc
+                .iter()
+                .rev()
+                .find(|(t, _)| *t <= start)
+                .filter(|(t, _)| start - t <= max_age_s);
+            let after = || soc.iter().find(|(t, _)| (start..start + 3600).contains(t));
+            before.or_else(after).map(|&(_, v)| (s.name.clone(), v))
+        })
+        .collect()
+}
+
+/// Tells on stderr where each day's modelled home battery starts.
+fn say_start_charges(own: &OwnDays) {
+    let days: Vec<String> = own
+        .scenarios
+        .iter()
+        .map(|s| match own.start_soc.get(&s.name) {
+            Some(soc) => format!("{} {soc:.0} %", s.name),
+            None => format!("{} {DEFAULT_START_SOC:.0} % (none recorded)", s.name),
+        })
+        .collect();
+    eprintln!(
+        "home battery: each day starts at the charge recorded then: {}",
+        days.join(", ")
+    );
 }
 
 /// Makes scenarios of recorded `minutes` from `source` and says what went into them.
@@ -427,6 +485,7 @@ fn own_days(
     source: String,
     minutes: &[recorded::Minute],
     utc_offset_min: i32,
+    soc: (&[(i64, f64)], i64),
 ) -> anyhow::Result<OwnDays> {
     let r = recorded::scenarios(prefix, minutes, utc_offset_min);
     let names: Vec<&str> = r.scenarios.iter().map(|s| s.name.as_str()).collect();
@@ -449,6 +508,7 @@ fn own_days(
         );
     }
     Ok(OwnDays {
+        start_soc: start_charges(&r.scenarios, soc.0, soc.1),
         scenarios: r.scenarios,
         utc_offset_min,
         source,
@@ -475,6 +535,11 @@ fn stored_days(db: &Path, days: Option<u32>, utc_offset: Option<i32>) -> anyhow:
         Some(o) => o,
         None => store.utc_offset_min(first)?,
     };
+    // The charge of a minute before a gap in the recording is not the charge after it.
+    let soc: Vec<(i64, f64)> = minutes
+        .iter()
+        .filter_map(|m| Some((m.t.div_euclid(1000), m.battery_soc?)))
+        .collect();
     let minutes: Vec<recorded::Minute> = minutes
         .iter()
         .map(|m| recorded::Minute {
@@ -488,6 +553,7 @@ fn stored_days(db: &Path, days: Option<u32>, utc_offset: Option<i32>) -> anyhow:
         format!("recorded by sunfill in {}", db.display()),
         &minutes,
         offset,
+        (&soc, 0),
     )
 }
 
@@ -526,6 +592,26 @@ fn numeric_entities(e: &Export) -> String {
     }
 }
 
+/// The states of entity `id` of the export; one without numbers is an error listing those with
+/// them.
+fn numeric_series<'e>(
+    id: &str,
+    export: &'e Export,
+    file: &str,
+    text: &str,
+) -> anyhow::Result<&'e Series> {
+    match export.series.get(id).filter(|s| s.max().is_some()) {
+        Some(series) => Ok(series),
+        None => {
+            let all = Export::parse(file, text, &[])?;
+            bail!(
+                "{file}: no numeric state of {id}; entities with numbers: {}",
+                numeric_entities(&all)
+            )
+        }
+    }
+}
+
 /// The entity of `arg` (`[-]ENTITY[:kW|:W]`) in the export as a power, saying on stderr what
 /// was guessed or is unreadable; an entity without numbers is an error listing those with them.
 fn ha_entity<'a>(
@@ -535,13 +621,7 @@ fn ha_entity<'a>(
     text: &str,
 ) -> anyhow::Result<Power<'a>> {
     let (id, unit, negate) = entity_arg(arg);
-    let Some(series) = export.series.get(id).filter(|s| s.max().is_some()) else {
-        let all = Export::parse(file, text, &[])?;
-        bail!(
-            "{file}: no numeric state of {id}; entities with numbers: {}",
-            numeric_entities(&all)
-        );
-    };
+    let series = numeric_series(id, export, file, text)?;
     let unit = unit.unwrap_or_else(|| {
         let u = series.guess_unit();
         eprintln!(
@@ -580,6 +660,7 @@ fn ha_days(csv: &Path, args: &Args) -> anyhow::Result<OwnDays> {
         Some(load),
         args.car.as_ref(),
         args.battery.as_ref(),
+        args.battery_soc.as_ref(),
     ];
     let ids: Vec<&str> = given.iter().flatten().map(|s| entity_arg(s).0).collect();
     let export = Export::parse(&file, &text, &ids)?;
@@ -603,12 +684,41 @@ fn ha_days(csv: &Path, args: &Args) -> anyhow::Result<OwnDays> {
         None => crate::store::local_utc_offset_min(first_ms)
             .context("cannot find this machine's time zone; give --utc-offset")?,
     };
+    let soc = match &args.battery_soc {
+        Some(id) => charge_states(&export, id, &file, &text)?,
+        None => Vec::new(),
+    };
+    // A state holds until it changes: a charge set hours before the day began still holds.
     own_days(
         "ha",
         format!("exported from Home Assistant to {file}"),
         &minutes,
         offset,
+        (&soc, i64::MAX),
     )
+}
+
+/// The states of the charge entity `id` in the export: (unix s, percent) in time order; an
+/// entity without numbers, or with one outside 0-100, is an error naming it.
+fn charge_states(
+    export: &Export,
+    id: &str,
+    file: &str,
+    text: &str,
+) -> anyhow::Result<Vec<(i64, f64)>> {
+    let mut soc: Vec<(i64, f64)> = numeric_series(id, export, file, text)?
+        .changes
+        .iter()
+        .filter_map(|&(ms, v)| Some((ms.div_euclid(1000), v?)))
+        .collect();
+    if let Some((_, v)) = soc.iter().find(|(_, v)| !(0.0..=100.0).contains(v)) {
+        bail!(
+            "{file}: {id} holds {v}, not a state of charge in percent (0-100); give --battery-soc \
+             the battery's charge entity, e.g. sensor.powerwall_charge"
+        );
+    }
+    soc.sort_by_key(|(t, _)| *t);
+    Ok(soc)
 }
 
 /// Writes the user's own days as scenario CSVs: into the folder `path` as NAME.csv, or, if
@@ -746,6 +856,7 @@ struct JsonBattery {
     site_grid_import_kwh: f64,
     battery_charged_kwh: f64,
     battery_discharged_kwh: f64,
+    battery_start_soc: f64,
     battery_end_soc: f64,
 }
 
@@ -774,6 +885,7 @@ impl<'a> JsonRun<'a> {
                 site_grid_import_kwh: r.site.grid_import_kwh,
                 battery_charged_kwh: b.charged_kwh,
                 battery_discharged_kwh: b.discharged_kwh,
+                battery_start_soc: b.start_soc,
                 battery_end_soc: b.end_soc,
             }),
         }

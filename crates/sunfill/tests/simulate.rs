@@ -409,6 +409,11 @@ fn ha_export(dir: &std::path::Path) -> (PathBuf, PathBuf) {
         if i % 97 == 0 {
             csv.push_str(&format!("sensor.note,\"on, off\",{t}\n"));
         }
+        // The Powerwall's charge: 35 % all night, then 1 % more every 10 minutes from 08:00 UTC.
+        if i == 0 || (i >= 480 && i % 10 == 0 && i < 1080) {
+            let soc = 35 + i.saturating_sub(470) / 10;
+            csv.push_str(&format!("sensor.powerwall_charge,{soc},{t}\n"));
+        }
     }
     let end = format_rfc3339_utc(day.start_unix + 60 * day.rows.len() as i64);
     csv.push_str(&format!("sensor.powerwall_solar_now,0,{end}\n"));
@@ -499,6 +504,91 @@ fn a_home_assistant_export_without_its_entities_lists_them() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no numeric state of sensor.pv_typo"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_replayed_day_s_home_battery_starts_at_the_charge_recorded_then() {
+    let dir = temp_dir("battery-soc");
+    let num = |r: &serde_json::Value, k: &str| r[k].as_f64().unwrap_or(f64::NAN);
+    let starts_at = |runs: &[serde_json::Value]| -> Vec<f64> {
+        runs.iter().map(|r| num(r, "battery_start_soc")).collect()
+    };
+    // Home Assistant: the charge entity's state when the day began.
+    let (export, _) = ha_export(&dir);
+    let site = [
+        "--pv",
+        "sensor.powerwall_solar_now:W",
+        "--house",
+        "sensor.powerwall_load_now",
+        "--car",
+        "sensor.wallbox_power",
+        "--json",
+        "--home-battery",
+        "13.5",
+    ];
+    let soc = ["--battery-soc", "sensor.powerwall_charge"];
+    let out = replay_ha(&export, &[&site[..], &soc].concat());
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        stderr.contains("starts at the charge recorded then: ha-2025-06-10 35 %"),
+        "{stderr}"
+    );
+    assert_eq!(starts_at(&json_runs(&out)), [35.0; 3]);
+    // The user's --home-battery-soc wins; without --battery-soc a Home Assistant day starts at 50 %.
+    let out = replay_ha(
+        &export,
+        &[&site[..], &soc, &["--home-battery-soc", "80"]].concat(),
+    );
+    assert_eq!(starts_at(&json_runs(&out)), [80.0; 3]);
+    let out = replay_ha(&export, &site);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ha-2025-06-10 50 % (none recorded)"));
+    assert_eq!(starts_at(&json_runs(&out)), [50.0; 3]);
+    // A power for a charge, or a charge without a battery, is named.
+    let out = replay_ha(
+        &export,
+        &[&site[..], &["--battery-soc", "sensor.powerwall_solar_now"]].concat(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("sensor.powerwall_solar_now holds") && err.contains("not a state of charge"),
+        "{err}"
+    );
+    let out = replay_ha(&export, &[&site[..6], &soc].concat());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--home-battery <KWH>"));
+
+    // sunfill's own store: the charge of the day's first recorded minute.
+    let (db, _) = recorded_day(&dir, 0..0);
+    let conn = must(rusqlite::Connection::open(&db), "opening the store");
+    must(
+        conn.execute(
+            "UPDATE site_minutes SET battery_soc = 64 + minute_ms % 7",
+            [],
+        ),
+        "recording the charge",
+    );
+    drop(conn);
+    let out = sunfill(&[
+        "simulate",
+        "--store",
+        db.to_str().unwrap_or_default(),
+        "--json",
+        "--utc-offset",
+        "+2",
+        "--home-battery",
+        "13.5",
+    ]);
+    let start_ms =
+        sunfill_sim::generate::day(sunfill_sim::generate::Sky::BrokenClouds, 3).start_unix * 1000;
+    let first = 64.0 + (start_ms % 7) as f64;
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        stderr.contains(&format!("store-2025-06-10 {first:.0} %")),
+        "{stderr}"
+    );
+    assert_eq!(starts_at(&json_runs(&out)), [first; 3]);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
