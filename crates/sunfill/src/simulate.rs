@@ -1045,18 +1045,21 @@ fn verdict(set: &RunSet, days: f64, phases: &[u8], policies: &[PolicyKind]) -> S
                 };
                 let starts = if t.starts == 1 { "" } else { "s" };
                 if battery {
-                    // The days run in order: the last one's end is where the battery was left.
-                    let end_soc = set
+                    // The days run in order: the first one's start is where the battery was
+                    // found, the last one's end where it was left.
+                    let mut days = set
                         .runs
                         .iter()
-                        .rev()
-                        .find(|r| r.phases == ph && r.policy == p)
-                        .and_then(|r| r.site.battery)
-                        .map_or(0.0, |b| b.end_soc);
+                        .filter(|r| r.phases == ph && r.policy == p)
+                        .filter_map(|r| r.site.battery);
+                    let first = days.next();
+                    let start_soc = first.map_or(0.0, |b| b.start_soc);
+                    let end_soc = days.next_back().or(first).map_or(0.0, |b| b.end_soc);
                     format!(
                         "{who} {:.1} kWh ({:.1} from the sun, {:.1} from the home battery, {:.1} \
                          from the grid) with {} start{starts}, the whole site buying {:.1} kWh \
-                         from the grid and leaving the battery at {end_soc:.0} %",
+                         from the grid and taking the battery from {start_soc:.0} % to \
+                         {end_soc:.0} %",
                         t.ev_kwh,
                         t.solar_kwh,
                         t.battery_kwh,

@@ -535,6 +535,9 @@ fn a_replayed_day_s_home_battery_starts_at_the_charge_recorded_then() {
         "{stderr}"
     );
     assert_eq!(starts_at(&json_runs(&out)), [35.0; 3]);
+    let out = replay_ha(&export, &[&site[..6], &site[7..], &soc].concat());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("taking the battery from 35 % to "), "{text}");
     // The user's --home-battery-soc wins; without --battery-soc a Home Assistant day starts at 50 %.
     let out = replay_ha(
         &export,
