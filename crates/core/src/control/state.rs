@@ -402,9 +402,24 @@ impl Controller {
         self.last_surplus_w = None;
     }
 
-    /// In a dip, with the home battery below its priority level feeding the car: stop rather
-    /// than hold, since the minimum current would drain the battery into the car.
-    fn battery_first_stop(&mut self, now: Instant, surplus_w: i32) -> Option<(Deciamps, Reason)> {
+    /// The surplus is under the minimum current while charging: in `minpv` the minimum holds;
+    /// with the home battery below its priority level feeding the car, the car stops rather
+    /// than drain the battery into it. `None`: whether to hold the dip is the policy's choice.
+    fn below_minimum(
+        &mut self,
+        now: Instant,
+        surplus_w: i32,
+        min: Deciamps,
+    ) -> Option<(Deciamps, Reason)> {
+        if self.mode == Mode::MinPv {
+            return Some((
+                min,
+                Reason::MinPvFloor {
+                    current: min,
+                    surplus_w,
+                },
+            ));
+        }
         let (soc, priority_soc) = self.battery_first?;
         self.last_stop = Some(now);
         self.stop();
@@ -701,17 +716,8 @@ impl Controller {
                     self.sun_w = surplus.min(max.watts(volts, phases));
                     return self.charging_setpoint(target, min, max, surplus);
                 }
-                if self.mode == Mode::MinPv {
-                    return (
-                        min,
-                        Reason::MinPvFloor {
-                            current: min,
-                            surplus_w: surplus,
-                        },
-                    );
-                }
-                if let Some(stop) = self.battery_first_stop(now, surplus) {
-                    return stop;
+                if let Some(floor) = self.below_minimum(now, surplus, min) {
+                    return floor;
                 }
                 if self.credit_ws <= 0 {
                     self.credit_ws = 0;
@@ -835,17 +841,8 @@ impl Controller {
                 if target >= min {
                     return self.charging_setpoint(target, min, max, surplus);
                 }
-                if self.mode == Mode::MinPv {
-                    return (
-                        min,
-                        Reason::MinPvFloor {
-                            current: min,
-                            surplus_w: surplus,
-                        },
-                    );
-                }
-                if let Some(stop) = self.battery_first_stop(now, surplus) {
-                    return stop;
+                if let Some(floor) = self.below_minimum(now, surplus, min) {
+                    return floor;
                 }
                 let no_news = t.decide_on_news && held_at == Some(surplus);
                 if no_news || {
