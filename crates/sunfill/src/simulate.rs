@@ -535,7 +535,6 @@ fn stored_days(db: &Path, days: Option<u32>, utc_offset: Option<i32>) -> anyhow:
         Some(o) => o,
         None => store.utc_offset_min(first)?,
     };
-    // The charge of a minute before a gap in the recording is not the charge after it.
     let soc: Vec<(i64, f64)> = minutes
         .iter()
         .filter_map(|m| Some((m.t.div_euclid(1000), m.battery_soc?)))
@@ -553,6 +552,7 @@ fn stored_days(db: &Path, days: Option<u32>, utc_offset: Option<i32>) -> anyhow:
         format!("recorded by sunfill in {}", db.display()),
         &minutes,
         offset,
+        // Only the stretch's own minutes: the charge before a gap is not the charge after it.
         (&soc, 0),
     )
 }
