@@ -538,6 +538,7 @@ fn stored_days(db: &Path, days: Option<u32>, utc_offset: Option<i32>) -> anyhow:
     let soc: Vec<(i64, f64)> = minutes
         .iter()
         .filter_map(|m| Some((m.t.div_euclid(1000), m.battery_soc?)))
+        .filter(|(_, soc)| (0.0..=100.0).contains(soc))
         .collect();
     let minutes: Vec<recorded::Minute> = minutes
         .iter()

@@ -562,12 +562,15 @@ fn a_replayed_day_s_home_battery_starts_at_the_charge_recorded_then() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--home-battery <KWH>"));
 
-    // sunfill's own store: the charge of the day's first recorded minute.
+    // sunfill's own store: the charge of the day's first recorded minute that holds one; a
+    // sensor's nonsense (250 %) in the very first is passed over.
     let (db, _) = recorded_day(&dir, 0..0);
     let conn = must(rusqlite::Connection::open(&db), "opening the store");
     must(
         conn.execute(
-            "UPDATE site_minutes SET battery_soc = 64 + minute_ms % 7",
+            "UPDATE site_minutes SET battery_soc = CASE \
+             WHEN minute_ms = (SELECT MIN(minute_ms) FROM site_minutes) THEN 250 \
+             ELSE 64 + minute_ms % 7 END",
             [],
         ),
         "recording the charge",
@@ -585,7 +588,7 @@ fn a_replayed_day_s_home_battery_starts_at_the_charge_recorded_then() {
     ]);
     let start_ms =
         sunfill_sim::generate::day(sunfill_sim::generate::Sky::BrokenClouds, 3).start_unix * 1000;
-    let first = 64.0 + (start_ms % 7) as f64;
+    let first = 64.0 + ((start_ms + 60_000) % 7) as f64;
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(
         stderr.contains(&format!("store-2025-06-10 {first:.0} %")),
