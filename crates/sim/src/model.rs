@@ -250,6 +250,7 @@ pub fn simulate(
     }
 
     let mut battery = config.battery.map(BatteryState::new);
+    let start_soc = battery.as_ref().map_or(0.0, BatteryState::soc);
     let mut car = Car::new(phases);
     let mut plugged = config.plug.is_plugged(scenario.start_unix);
     car.set_connected(0, plugged);
@@ -377,9 +378,7 @@ pub fn simulate(
             battery: battery.map(|b| BatteryEnergy {
                 charged_kwh: b.charged_ws() / WS_PER_KWH,
                 discharged_kwh: b.discharged_ws() / WS_PER_KWH,
-                start_soc: config
-                    .battery
-                    .map_or(0.0, |m| m.start_soc.clamp(0.0, 100.0)),
+                start_soc,
                 end_soc: b.soc(),
             }),
         },

@@ -1006,22 +1006,18 @@ fn tables(set: &RunSet, scenarios: &[Scenario], phases: &[u8], policies: &[Polic
             &Ratios::of(t, seed.as_ref(), td.as_ref()),
         ));
         if battery {
-            out.push_str(&battery_cells(
-                t.battery_kwh,
-                site_import(set, *p, None),
-                None,
-            ));
+            out.push_str(&battery_cells(t.battery_kwh, site_import(set, *p), None));
         }
         out.push('\n');
     }
     out
 }
 
-/// The site's grid import over the runs of `policy` (at `phases`, or all), kWh.
-fn site_import(set: &RunSet, policy: PolicyKind, phases: Option<u8>) -> f64 {
+/// The site's grid import over the runs of `policy`, kWh.
+fn site_import(set: &RunSet, policy: PolicyKind) -> f64 {
     set.runs
         .iter()
-        .filter(|r| r.policy == policy && phases.map_or(true, |p| r.phases == p))
+        .filter(|r| r.policy == policy)
         .map(|r| r.site.grid_import_kwh)
         .sum()
 }
@@ -1035,8 +1031,14 @@ fn verdict(set: &RunSet, days: f64, phases: &[u8], policies: &[PolicyKind]) -> S
         let said: Vec<String> = policies
             .iter()
             .map(|&p| {
+                // The days run in order.
+                let runs: Vec<&RunResult> = set
+                    .runs
+                    .iter()
+                    .filter(|r| r.phases == ph && r.policy == p)
+                    .collect();
                 let mut t = Totals::default();
-                for r in set.runs.iter().filter(|r| r.phases == ph && r.policy == p) {
+                for r in &runs {
                     t.add(&r.metrics);
                 }
                 let who = match p {
@@ -1046,27 +1048,18 @@ fn verdict(set: &RunSet, days: f64, phases: &[u8], policies: &[PolicyKind]) -> S
                 };
                 let starts = if t.starts == 1 { "" } else { "s" };
                 if battery {
-                    // The days run in order: the first one's start is where the battery was
-                    // found, the last one's end where it was left.
-                    let mut days = set
-                        .runs
-                        .iter()
-                        .filter(|r| r.phases == ph && r.policy == p)
-                        .filter_map(|r| r.site.battery);
-                    let first = days.next();
-                    let start_soc = first.map_or(0.0, |b| b.start_soc);
-                    let end_soc = days.next_back().or(first).map_or(0.0, |b| b.end_soc);
+                    // The first day's start is where the battery was found, the last one's end
+                    // where it was left.
+                    let soc = |r: Option<&&RunResult>| r.and_then(|r| r.site.battery);
+                    let start_soc = soc(runs.first()).map_or(0.0, |b| b.start_soc);
+                    let end_soc = soc(runs.last()).map_or(0.0, |b| b.end_soc);
+                    let site_import: f64 = runs.iter().map(|r| r.site.grid_import_kwh).sum();
                     format!(
                         "{who} {:.1} kWh ({:.1} from the sun, {:.1} from the home battery, {:.1} \
                          from the grid) with {} start{starts}, the whole site buying {:.1} kWh \
                          from the grid and taking the battery from {start_soc:.0} % to \
                          {end_soc:.0} %",
-                        t.ev_kwh,
-                        t.solar_kwh,
-                        t.battery_kwh,
-                        t.import_kwh,
-                        t.starts,
-                        site_import(set, p, Some(ph)),
+                        t.ev_kwh, t.solar_kwh, t.battery_kwh, t.import_kwh, t.starts, site_import,
                     )
                 } else {
                     format!(
