@@ -189,6 +189,11 @@ pub struct TracePoint {
     pub grid_w: f32,
     /// Home battery power, + discharging (0 without a battery).
     pub battery_w: f32,
+    /// The part of the car's power that came from the grid: beyond the sun (BENCHMARK.md's
+    /// `import_kwh`) and not from a home battery.
+    pub car_grid_w: f32,
+    /// Starts in the bucket (setpoint transitions from 0 to non-zero).
+    pub starts: u32,
 }
 
 /// Per-minute averages of a run's powers, for plots. The first point covers the scenario's
@@ -266,6 +271,7 @@ pub fn simulate(
         let (pv, house) = (row.pv_w, row.house_w);
         let surplus = pv - house;
         let (mut minute_car, mut minute_grid, mut minute_battery) = (0.0, 0.0, 0.0);
+        let (mut minute_car_grid, mut minute_starts) = (0.0, 0u32);
         for _ in 0..60 {
             let now_ms = t * 1000;
             let unix = scenario.start_unix + t as i64;
@@ -302,6 +308,7 @@ pub fn simulate(
                     writes += 1;
                     if before == 0 {
                         starts += 1;
+                        minute_starts += 1;
                     }
                 }
             }
@@ -325,7 +332,9 @@ pub fn simulate(
                 ev += car_w;
                 let (sun, beyond_sun) = solar_and_grid_w(car_w, surplus);
                 solar += sun;
-                from_battery += battery_share_w(beyond_sun, surplus, battery_w);
+                let battery_share = battery_share_w(beyond_sun, surplus, battery_w);
+                from_battery += battery_share;
+                minute_car_grid += beyond_sun - battery_share;
                 if surplus >= p_min {
                     bound_zero += surplus.min(p_max);
                 }
@@ -346,6 +355,8 @@ pub fn simulate(
                 car_w: (minute_car / 60.0) as f32,
                 grid_w: (minute_grid / 60.0) as f32,
                 battery_w: (minute_battery / 60.0) as f32,
+                car_grid_w: (minute_car_grid / 60.0) as f32,
+                starts: minute_starts,
             });
         }
     }
@@ -673,5 +684,38 @@ mod tests {
         // Car draws 10 A x 230 V from second 45: 15 s of the first minute.
         assert!((trace.points[0].car_w - 2300.0 * 15.0 / 60.0).abs() < 1e-3);
         assert!((trace.points[1].grid_w - (200.0 + 2300.0 - 5000.0)).abs() < 1e-3);
+    }
+
+    #[test]
+    fn a_trace_s_car_grid_power_and_starts_add_up_to_the_metrics() {
+        // Sun, a deep dip threshold-delay holds for 3 min before it stops, sun again.
+        let rows = (0..40).map(|m| match m {
+            10..=19 => (1500.0, 300.0),
+            _ => (6000.0, 300.0),
+        });
+        let mut trace = Trace::default();
+        let out = simulate(
+            &scenario(rows),
+            &SiteConfig::new(3),
+            &mut ThresholdDelay::new(3),
+            Some(&mut trace),
+        );
+        let m = out.metrics;
+        assert_eq!(m.starts, 2);
+        assert_eq!(trace.points.iter().map(|p| p.starts).sum::<u32>(), m.starts);
+        let grid_kwh: f64 = trace
+            .points
+            .iter()
+            .map(|p| f64::from(p.car_grid_w) * 60.0 / WS_PER_KWH)
+            .sum();
+        assert!(m.import_kwh > 0.1, "{}", m.import_kwh);
+        assert!(
+            (grid_kwh - m.import_kwh).abs() < 1e-4,
+            "{grid_kwh} {}",
+            m.import_kwh
+        );
+        // The grid energy is in the dip's minutes (in sun only what rounding up to 0.1 A takes).
+        assert!(trace.points[..10].iter().all(|p| p.car_grid_w < 70.0));
+        assert!(trace.points[11].car_grid_w > 2000.0);
     }
 }

@@ -1,11 +1,13 @@
 //! An SVG of runs over a scenario: PV, house, car and grid power over time, one panel per
-//! policy, on a shared kW scale so the panels compare at a glance.
+//! policy, on a shared kW scale so the panels compare at a glance. The benchmark's three numbers
+//! can be seen where they arise: the car's power under the PV is solar, the car's grid energy is
+//! a red area, and each start is a tick under the panel.
 //!
 //! Hand-written SVG, no dependency. Each series is one `<polyline>` of at most about
 //! [`MAX_POINTS`] points: the per-minute [`Trace`] is averaged over wider buckets when the
 //! scenario is long, so a 7-day plot stays around 100 kB per panel.
 
-use crate::model::Trace;
+use crate::model::{Trace, TracePoint};
 use std::fmt::Write;
 
 /// The most points per series; longer traces are averaged over buckets of whole minutes.
@@ -40,47 +42,62 @@ pub struct Plot<'a> {
     pub panels: &'a [Panel<'a>],
 }
 
+/// A bucket of the trace as drawn: `[pv, house, car, grid, battery, car from the grid]` in W
+/// (averages), and the starts in it.
+#[derive(Clone, Copy, Debug, Default)]
+struct Bucket {
+    w: [f32; 6],
+    starts: u32,
+}
+
 /// The series: name, colour, dash pattern, and how to read it from a point.
 type Series = (
     &'static str,
     &'static str,
     &'static str,
-    fn(&[f32; 5]) -> f32,
+    fn(&[f32; 6]) -> f32,
 );
+
+/// The car's grid energy, drawn as an area from zero.
+const CAR_GRID: (&str, &str) = ("car from the grid", "#d55e00");
+
+/// The ticks that mark starts.
+const START: (&str, &str) = ("start", "#00704f");
 
 /// The series; the last one only when the runs had a home battery.
 const SERIES: [Series; 5] = [
     ("PV", "#e69f00", "", |p| p[0]),
     ("house", "#56677f", "", |p| p[1]),
     ("car", "#009e73", "", |p| p[2]),
-    ("grid (+ import)", "#d55e00", "5 3", |p| p[3]),
+    ("grid (+ import)", "#cc79a7", "5 3", |p| p[3]),
     ("home battery (+ discharging)", "#0072b2", "2 2", |p| p[4]),
 ];
 
 /// Renders `plot` as a standalone SVG document.
 pub fn svg(plot: &Plot<'_>) -> String {
-    let minutes = plot
-        .panels
-        .iter()
-        .map(|p| p.trace.points.len())
-        .max()
-        .unwrap_or(0)
-        .max(1);
+    let (from, to) = span(plot);
+    let minutes = (to - from).max(1);
     let bucket = minutes.div_ceil(MAX_POINTS).max(1);
     let series = if plot.panels.iter().any(|p| p.trace.has_battery) {
         &SERIES[..]
     } else {
         &SERIES[..4]
     };
-    let panels: Vec<Vec<[f32; 5]>> = plot
+    let panels: Vec<Vec<Bucket>> = plot
         .panels
         .iter()
-        .map(|p| downsample(p.trace, bucket))
+        .map(|p| {
+            let points = &p.trace.points;
+            downsample(
+                &points[from.min(points.len())..to.min(points.len())],
+                bucket,
+            )
+        })
         .collect();
 
     let (mut lo, mut hi) = (0.0f32, 1000.0f32);
     for p in panels.iter().flatten() {
-        for v in p {
+        for v in &p.w {
             lo = lo.min(*v);
             hi = hi.max(*v);
         }
@@ -119,13 +136,30 @@ pub fn svg(plot: &Plot<'_>) -> String {
         );
         lx += 40.0 + 8.0 * name.len() as f64;
     }
+    let _ = writeln!(
+        s,
+        r##"<rect x="{lx}" y="37" width="24" height="10" fill="{}" fill-opacity="0.7"/><text x="{}" y="46">{}</text>"##,
+        CAR_GRID.1,
+        lx + 30.0,
+        CAR_GRID.0
+    );
+    lx += 40.0 + 8.0 * CAR_GRID.0.len() as f64;
+    let _ = writeln!(
+        s,
+        r##"<line x1="{}" y1="36" x2="{}" y2="48" stroke="{}" stroke-width="1.5"/><text x="{}" y="46">{}</text>"##,
+        lx + 12.0,
+        lx + 12.0,
+        START.1,
+        lx + 20.0,
+        START.0
+    );
 
     let hours = minutes as f64 / 60.0;
     let tick_h = [1.0, 2.0, 3.0, 6.0, 12.0, 24.0]
         .into_iter()
         .find(|h| hours / h <= 14.0)
         .unwrap_or(24.0);
-    let local_start = plot.start_unix + i64::from(plot.utc_offset_min) * 60;
+    let local_start = plot.start_unix + (from as i64 + i64::from(plot.utc_offset_min)) * 60;
 
     for (i, (panel, points)) in plot.panels.iter().zip(&panels).enumerate() {
         let top = TOP + i as f64 * (PANEL_H + PANEL_GAP) + 20.0;
@@ -185,6 +219,15 @@ pub fn svg(plot: &Plot<'_>) -> String {
             s,
             r##"<rect x="{LEFT}" y="{top}" width="{plot_w}" height="{PANEL_H}" fill="none" stroke="#444"/>"##
         );
+        // A tick under the plot area for each bucket with a start.
+        let _ = write!(s, r##"<path stroke="{}" stroke-width="1.2" d=""##, START.1);
+        for (j, p) in points.iter().enumerate() {
+            if p.starts > 0 {
+                let x = x_of((j * bucket) as f64 + bucket as f64 / 2.0);
+                let _ = write!(s, "M{x:.1} {:.1}v-9", bottom);
+            }
+        }
+        let _ = writeln!(s, r##""/>"##);
         for &(_, colour, dash, get) in series {
             let _ = write!(
                 s,
@@ -192,32 +235,81 @@ pub fn svg(plot: &Plot<'_>) -> String {
             );
             for (j, p) in points.iter().enumerate() {
                 let x = x_of((j * bucket) as f64 + bucket as f64 / 2.0);
-                let y = y_of(f64::from(get(p)) / 1000.0);
+                let y = y_of(f64::from(get(&p.w)) / 1000.0);
                 let _ = write!(s, "{x:.1},{y:.1} ");
             }
             let _ = writeln!(s, r##""/>"##);
         }
+        // The car's grid energy: an area from zero up to the grid part of its power, over
+        // the lines so that it shows where the lines crowd near zero.
+        let zero = y_of(0.0);
+        let _ = write!(
+            s,
+            r##"<polygon fill="{}" fill-opacity="0.7" stroke="none" points="{LEFT:.1},{zero:.1} "##,
+            CAR_GRID.1
+        );
+        for (j, p) in points.iter().enumerate() {
+            let x0 = x_of((j * bucket) as f64);
+            let x1 = x_of(((j + 1) * bucket).min(minutes) as f64);
+            let y = y_of(f64::from(p.w[5]) / 1000.0);
+            let _ = write!(s, "{x0:.1},{y:.1} {x1:.1},{y:.1} ");
+        }
+        let _ = writeln!(s, r##"{:.1},{zero:.1}"/>"##, x_of(minutes as f64));
     }
     s.push_str("</svg>\n");
     s
 }
 
-/// Averages the trace over buckets of `bucket` minutes: `[pv, house, car, grid, battery]` in W.
-fn downsample(trace: &Trace, bucket: usize) -> Vec<[f32; 5]> {
-    trace
-        .points
+/// The minutes worth drawing, `from..to`: from the whole local hour before the first minute in
+/// which any panel has a surplus (PV above the house load), a car or a home battery at work, to
+/// the whole hour after the last; the whole trace if there is none. A night before or after the
+/// day only takes room.
+fn span(plot: &Plot<'_>) -> (usize, usize) {
+    let len = plot
+        .panels
+        .iter()
+        .map(|p| p.trace.points.len())
+        .max()
+        .unwrap_or(0);
+    let busy = |p: &TracePoint| p.pv_w > p.house_w || p.car_w > 0.0 || p.battery_w.abs() > 1.0;
+    let ends = plot.panels.iter().filter_map(|p| {
+        let first = p.trace.points.iter().position(busy)?;
+        let last = p.trace.points.iter().rposition(busy)?;
+        Some((first, last))
+    });
+    let Some((first, last)) = ends.reduce(|(a, b), (c, d)| (a.min(c), b.max(d))) else {
+        return (0, len);
+    };
+    // Minutes past the local hour at the trace's first point.
+    let local_min = plot.start_unix.div_euclid(60) + i64::from(plot.utc_offset_min);
+    let past_hour = local_min.rem_euclid(60) as usize;
+    let from = ((first + past_hour) / 60 * 60).saturating_sub(past_hour + 60);
+    let to = ((last + past_hour) / 60 * 60 + 120).saturating_sub(past_hour);
+    (from, to.min(len).max(from))
+}
+
+/// Averages the trace over buckets of `bucket` minutes and adds up their starts.
+fn downsample(points: &[TracePoint], bucket: usize) -> Vec<Bucket> {
+    points
         .chunks(bucket)
         .map(|c| {
             let n = c.len() as f32;
-            let mut sum = [0.0f32; 5];
+            let mut b = Bucket::default();
             for p in c {
-                sum[0] += p.pv_w;
-                sum[1] += p.house_w;
-                sum[2] += p.car_w;
-                sum[3] += p.grid_w;
-                sum[4] += p.battery_w;
+                let w = [
+                    p.pv_w,
+                    p.house_w,
+                    p.car_w,
+                    p.grid_w,
+                    p.battery_w,
+                    p.car_grid_w,
+                ];
+                for (sum, v) in b.w.iter_mut().zip(w) {
+                    *sum += v / n;
+                }
+                b.starts += p.starts;
             }
-            sum.map(|v| v / n)
+            b
         })
         .collect()
 }
@@ -281,7 +373,6 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::TracePoint;
 
     fn trace(minutes: usize) -> Trace {
         Trace {
@@ -292,6 +383,8 @@ mod tests {
                     car_w: 4140.0,
                     grid_w: 4440.0 - (i % 700) as f32 * 10.0,
                     battery_w: 0.0,
+                    car_grid_w: (4140.0 - (i % 700) as f32 * 10.0 + 300.0).max(0.0),
+                    starts: u32::from(i % 700 == 420),
                 })
                 .collect(),
             has_battery: false,
@@ -340,6 +433,14 @@ mod tests {
         }
         assert!(s.contains(">threshold-delay<"));
         assert!(!s.contains("home battery"));
+        // The car's grid energy is an area per panel, each start a tick under it.
+        assert!(s.contains(">car from the grid<") && s.contains(">start<"));
+        assert_eq!(s.matches("<polygon").count(), 2);
+        assert_eq!(
+            s.matches("v-9").count(),
+            2 * 2,
+            "starts at 07:00 and 18:40 local"
+        );
         // With a home battery its power is a fifth line in each panel.
         let (mut a, mut b) = (a, b);
         for t in [&mut a, &mut b] {
@@ -366,6 +467,58 @@ mod tests {
         });
         assert!(s.len() < 400_000, "{} bytes", s.len());
         assert!(s.contains(">06-11<"), "date labels at local midnight");
+    }
+
+    #[test]
+    fn the_night_around_a_day_is_left_out() {
+        // A surplus from 06:10 to 19:50 local (UTC+2), a car from 09:00; some PV, but under
+        // the house load, from 05:30 to 20:30.
+        let mut t = trace(1440);
+        for (i, p) in t.points.iter_mut().enumerate() {
+            p.pv_w = match i {
+                370..1190 => 3000.0,
+                330..1230 => 200.0,
+                _ => 0.0,
+            };
+            p.car_w = if (540..1100).contains(&i) {
+                1400.0
+            } else {
+                0.0
+            };
+        }
+        let plot = Plot {
+            title: "day",
+            start_unix: 1_717_970_400,
+            utc_offset_min: 120,
+            panels: &[Panel {
+                label: "sunfill",
+                trace: &t,
+            }],
+        };
+        assert_eq!(span(&plot), (5 * 60, 21 * 60));
+        let s = svg(&plot);
+        // Labelled every 2 h over those 16 h.
+        assert!(s.contains(">06:00<") && s.contains(">20:00<"));
+        assert!(!s.contains(">04:00<") && !s.contains(">22:00<"));
+        // The same trace starting at 00:30 local: sun from 06:40 to 20:20, cut at whole hours.
+        let late = Plot {
+            start_unix: 1_717_970_400 + 1800,
+            ..plot
+        };
+        assert_eq!(span(&late), (5 * 60 - 30, 22 * 60 - 30));
+        // Nothing at work at all: the whole trace.
+        let dark = Trace {
+            points: vec![TracePoint::default(); 90],
+            has_battery: false,
+        };
+        let plot = Plot {
+            panels: &[Panel {
+                label: "sunfill",
+                trace: &dark,
+            }],
+            ..plot
+        };
+        assert_eq!(span(&plot), (0, 90));
     }
 
     #[test]

@@ -108,6 +108,9 @@ fn tables_plot_and_a_plug_window() {
     }
     let doc = std::fs::read_to_string(&svg).unwrap();
     assert!(doc.starts_with("<svg"));
+    // One panel per policy, each with the car's grid energy as an area.
+    assert_eq!(doc.matches("<polygon").count(), 3);
+    assert!(doc.contains(">car from the grid<"));
     let _ = std::fs::remove_dir_all(&dir);
 }
 
