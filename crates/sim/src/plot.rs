@@ -522,6 +522,15 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_or_one_minute_trace_still_plots() {
+        for t in [trace(0), trace(1)] {
+            let s = day_of_two(&t, &t);
+            assert!(s.ends_with("</svg>\n"));
+            assert!(!s.contains("NaN") && !s.contains("inf"), "{s}");
+        }
+    }
+
+    #[test]
     fn helpers() {
         assert_eq!(civil_from_days(0), (1970, 1, 1));
         assert_eq!(civil_from_days(19_884), (2024, 6, 10));
