@@ -368,6 +368,34 @@ async fn the_dashboard_shows_live_values_and_switches_the_mode_in_chromium() {
     cdp.wait_for("document.querySelectorAll('#chart path.s').length >= 4", 10)
         .await
         .unwrap();
+    // What of the car's power the sun did not cover is an area over the lines: a minute of 4 kW
+    // into the car with 1.5 kW from the grid and 0.5 kW from the battery. Without import there
+    // is none, and without a battery the legend says grid only.
+    let drawn = cdp
+        .eval(
+            r##"(() => {
+                const t = Date.now() - 600000, m = (dt, grid_w, battery_w) =>
+                    ({ t: t + dt, pv_w: 3000, house_w: 500, grid_w, battery_w, battery_soc: null });
+                const cars = [0, 60000, 120000].map((dt) => ({ t: t + dt, loadpoint: "garage", power_w: 4000, setpoint_a: 5.8 }));
+                const out = [];
+                for (const site of [[m(0, -500, 0), m(60000, 1500, 500), m(120000, -500, 0)],
+                                    [m(0, -500, null), m(60000, -200, null), m(120000, -500, null)]]) {
+                    window.sunfill.chart({ site, cars });
+                    const area = document.querySelector("#chart path.boughtfill");
+                    out.push(area ? area.getAttribute("d").split("L").length : 0, document.querySelector("#k-bought").textContent);
+                }
+                // Back to the recorded history.
+                document.querySelector("#hours button[aria-pressed='true']").click();
+                return out;
+            })()"##,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        drawn,
+        json!([5, "Car from grid or battery", 0, "Car from grid"]),
+        "the car's bought power in the chart"
+    );
     cdp.wait_for(
         "document.querySelectorAll('#sessions tbody tr').length >= 1",
         10,

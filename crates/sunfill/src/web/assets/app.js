@@ -212,10 +212,18 @@
     for (const c of (history && history.cars) || []) car.set(c.t, (car.get(c.t) || 0) + c.power_w);
     const site = ((history && history.site) || []).filter((m) => m.t >= t0);
     const series = { pv: [], house: [], grid: [], car: [] };
+    // What of the car's power the sun did not cover, as the session's solar share counts it:
+    // grid import and battery discharge, at most what the car drew.
+    const bought = [];
+    let battery = false;
     for (const m of site) {
+      const c = car.get(m.t) || 0;
       series.pv.push([m.t, m.pv_w]); series.house.push([m.t, m.house_w]);
-      series.grid.push([m.t, m.grid_w]); series.car.push([m.t, car.get(m.t) || 0]);
+      series.grid.push([m.t, m.grid_w]); series.car.push([m.t, c]);
+      if (m.battery_w != null) battery = true;
+      bought.push([m.t, m.grid_w == null ? null : Math.min(c, Math.max(m.grid_w, 0) + Math.max(m.battery_w || 0, 0))]);
     }
+    setText($("#k-bought"), battery ? "Car from grid or battery" : "Car from grid");
     let lo = 0, hi = 1000;
     for (const k in series) for (const [, v] of series[k]) if (v != null) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
     const step = [500, 1000, 2000, 2500, 5000, 10000, 20000].find((s) => (hi - lo) / s <= 5) || 50000;
@@ -246,9 +254,30 @@
       }
       return d;
     };
-    const pv = path(series.pv);
-    if (pv) el("path", { d: pv + "V" + y(0).toFixed(1) + "H" + x(series.pv[0][0]).toFixed(1) + "Z", class: "pvfill" }, svg);
+    // An area from zero, one piece per stretch without a gap.
+    const area = (pts) => {
+      let d = "", run = [], prev = null;
+      const flush = () => {
+        if (run.length) {
+          const [t0r] = run[0], [t1r] = run[run.length - 1];
+          d += "M" + x(t0r).toFixed(1) + " " + y(0).toFixed(1);
+          for (const [t, v] of run) d += "L" + x(t).toFixed(1) + " " + y(v).toFixed(1);
+          d += "L" + x(t1r).toFixed(1) + " " + y(0).toFixed(1) + "Z";
+        }
+        run = [];
+      };
+      for (const [t, v] of pts) {
+        if (v == null || (prev != null && t - prev > 180000)) flush();
+        if (v != null) run.push([t, v]);
+        prev = t;
+      }
+      flush();
+      return d;
+    };
+    el("path", { d: area(series.pv), class: "pvfill" }, svg);
     for (const k of ["house", "grid", "car", "pv"]) el("path", { d: path(series[k]), class: "s " + k }, svg);
+    // Over the lines, where they crowd near zero.
+    if (bought.some(([, v]) => v > 0)) el("path", { d: area(bought), class: "boughtfill" }, svg);
   }
   async function loadHistory() {
     const r = await api("GET", "/api/history?hours=" + hours);
@@ -331,5 +360,6 @@
   // Once a minute, or every 5 s when the daemon's clock runs fast (the demo).
   setInterval(refresh, Math.max(5000, 60000 / speed));
   setInterval(renderStatus, 5000);
-  window.sunfill = { get view() { return view; } };
+  // For tests: the live view, and the chart drawn from a given history.
+  window.sunfill = { get view() { return view; }, chart(h) { history = h; drawChart(); } };
 })();
