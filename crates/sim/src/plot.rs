@@ -1,7 +1,7 @@
 //! An SVG of runs over a scenario: PV, house, car and grid power over time, one panel per
 //! policy, on a shared kW scale so the panels compare at a glance. The benchmark's three numbers
-//! can be seen where they arise: the car's power under the PV is solar, the car's grid energy is
-//! a red area, and each start is a tick under the panel.
+//! can be seen where they arise: the car's power under the PV is solar, its power beyond the sun
+//! (from the grid, or a home battery) is a red area, and each start is a tick under the panel.
 //!
 //! Hand-written SVG, no dependency. Each series is one `<polyline>` of at most about
 //! [`MAX_POINTS`] points: the per-minute [`Trace`] is averaged over wider buckets when the
@@ -58,8 +58,9 @@ type Series = (
     fn(&[f32; 6]) -> f32,
 );
 
-/// The car's grid energy, drawn as an area from zero.
-const CAR_GRID: (&str, &str) = ("car from the grid", "#d55e00");
+/// The car's power beyond the sun, drawn as an area from zero: its legend without and with a
+/// home battery, and its colour.
+const BOUGHT: (&str, &str, &str) = ("car from the grid", "car from grid or battery", "#d55e00");
 
 /// The ticks that mark starts.
 const START: (&str, &str) = ("start", "#00704f");
@@ -136,14 +137,18 @@ pub fn svg(plot: &Plot<'_>) -> String {
         );
         lx += 40.0 + 8.0 * name.len() as f64;
     }
+    let bought = if plot.panels.iter().any(|p| p.trace.has_battery) {
+        BOUGHT.1
+    } else {
+        BOUGHT.0
+    };
     let _ = writeln!(
         s,
-        r##"<rect x="{lx}" y="37" width="24" height="10" fill="{}" fill-opacity="0.7"/><text x="{}" y="46">{}</text>"##,
-        CAR_GRID.1,
+        r##"<rect x="{lx}" y="37" width="24" height="10" fill="{}" fill-opacity="0.7"/><text x="{}" y="46">{bought}</text>"##,
+        BOUGHT.2,
         lx + 30.0,
-        CAR_GRID.0
     );
-    lx += 40.0 + 8.0 * CAR_GRID.0.len() as f64;
+    lx += 40.0 + 8.0 * bought.len() as f64;
     let _ = writeln!(
         s,
         r##"<line x1="{}" y1="36" x2="{}" y2="48" stroke="{}" stroke-width="1.5"/><text x="{}" y="46">{}</text>"##,
@@ -240,13 +245,13 @@ pub fn svg(plot: &Plot<'_>) -> String {
             }
             let _ = writeln!(s, r##""/>"##);
         }
-        // The car's grid energy: an area from zero up to the grid part of its power, over
-        // the lines so that it shows where the lines crowd near zero.
+        // The car's power beyond the sun: an area from zero, over the lines so that it shows
+        // where the lines crowd near zero.
         let zero = y_of(0.0);
         let _ = write!(
             s,
             r##"<polygon fill="{}" fill-opacity="0.7" stroke="none" points="{LEFT:.1},{zero:.1} "##,
-            CAR_GRID.1
+            BOUGHT.2
         );
         for (j, p) in points.iter().enumerate() {
             let x0 = x_of((j * bucket) as f64);
@@ -302,7 +307,7 @@ fn downsample(points: &[TracePoint], bucket: usize) -> Vec<Bucket> {
                     p.car_w,
                     p.grid_w,
                     p.battery_w,
-                    p.car_grid_w,
+                    p.car_bought_w,
                 ];
                 for (sum, v) in b.w.iter_mut().zip(w) {
                     *sum += v / n;
@@ -383,7 +388,7 @@ mod tests {
                     car_w: 4140.0,
                     grid_w: 4440.0 - (i % 700) as f32 * 10.0,
                     battery_w: 0.0,
-                    car_grid_w: (4140.0 - (i % 700) as f32 * 10.0 + 300.0).max(0.0),
+                    car_bought_w: (4140.0 - (i % 700) as f32 * 10.0 + 300.0).max(0.0),
                     starts: u32::from(i % 700 == 420),
                 })
                 .collect(),
@@ -433,7 +438,7 @@ mod tests {
         }
         assert!(s.contains(">threshold-delay<"));
         assert!(!s.contains("home battery"));
-        // The car's grid energy is an area per panel, each start a tick under it.
+        // The car's power beyond the sun is an area per panel, each start a tick under it.
         assert!(s.contains(">car from the grid<") && s.contains(">start<"));
         assert_eq!(s.matches("<polygon").count(), 2);
         assert_eq!(
@@ -450,6 +455,7 @@ mod tests {
         let s = day_of_two(&a, &b);
         assert_eq!(s.matches("<polyline").count(), 10);
         assert!(s.contains(">home battery (+ discharging)<"));
+        assert!(s.contains(">car from grid or battery<"));
     }
 
     #[test]

@@ -126,9 +126,10 @@ pub struct Args {
     #[arg(long)]
     pub json: bool,
 
-    /// Write an SVG of the runs: PV, house, car and grid power, the car's grid energy as a red
-    /// area and a tick for each start, one panel per policy (one file per scenario and phase
-    /// count; with several, the scenario and phases are added to the file name).
+    /// Write an SVG of the runs: PV, house, car and grid power, what the car took beyond the sun
+    /// (from the grid or a home battery) as a red area and a tick for each start, one panel per
+    /// policy (one file per scenario and phase count; with several, the scenario and phases are
+    /// added to the file name).
     #[arg(long, value_name = "FILE")]
     pub plot: Option<PathBuf>,
 
