@@ -42,7 +42,7 @@ pub struct Plot<'a> {
     pub panels: &'a [Panel<'a>],
 }
 
-/// A bucket of the trace as drawn: `[pv, house, car, grid, battery, car from the grid]` in W
+/// A bucket of the trace as drawn: `[pv, house, car, grid, battery, car beyond the sun]` in W
 /// (averages), and the starts in it.
 #[derive(Clone, Copy, Debug, Default)]
 struct Bucket {
