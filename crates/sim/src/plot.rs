@@ -79,11 +79,8 @@ pub fn svg(plot: &Plot<'_>) -> String {
     let (from, to) = span(plot);
     let minutes = (to - from).max(1);
     let bucket = minutes.div_ceil(MAX_POINTS).max(1);
-    let series = if plot.panels.iter().any(|p| p.trace.has_battery) {
-        &SERIES[..]
-    } else {
-        &SERIES[..4]
-    };
+    let battery = plot.panels.iter().any(|p| p.trace.has_battery);
+    let series = if battery { &SERIES[..] } else { &SERIES[..4] };
     let panels: Vec<Vec<Bucket>> = plot
         .panels
         .iter()
@@ -137,11 +134,7 @@ pub fn svg(plot: &Plot<'_>) -> String {
         );
         lx += 40.0 + 8.0 * name.len() as f64;
     }
-    let bought = if plot.panels.iter().any(|p| p.trace.has_battery) {
-        BOUGHT.1
-    } else {
-        BOUGHT.0
-    };
+    let bought = if battery { BOUGHT.1 } else { BOUGHT.0 };
     let _ = writeln!(
         s,
         r##"<rect x="{lx}" y="37" width="24" height="10" fill="{}" fill-opacity="0.7"/><text x="{}" y="46">{bought}</text>"##,

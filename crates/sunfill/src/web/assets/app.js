@@ -245,35 +245,23 @@
       el("text", { x: (L + W) / 2, y: H / 2, class: "empty" }, svg, "No history yet: sunfill records one point per minute.");
       return;
     }
-    const path = (pts) => {
-      let d = "", pen = false, prev = null;
+    // The points as stretches without a gap (a missing value or more than 3 min between two).
+    const stretches = (pts) => {
+      const out = [];
+      let run = [], prev = null;
       for (const [t, v] of pts) {
-        if (v == null || (prev != null && t - prev > 180000)) { pen = false; }
-        if (v != null) { d += (pen ? "L" : "M") + x(t).toFixed(1) + " " + y(v).toFixed(1); pen = true; }
-        prev = t;
-      }
-      return d;
-    };
-    // An area from zero, one piece per stretch without a gap.
-    const area = (pts) => {
-      let d = "", run = [], prev = null;
-      const flush = () => {
-        if (run.length) {
-          const [t0r] = run[0], [t1r] = run[run.length - 1];
-          d += "M" + x(t0r).toFixed(1) + " " + y(0).toFixed(1);
-          for (const [t, v] of run) d += "L" + x(t).toFixed(1) + " " + y(v).toFixed(1);
-          d += "L" + x(t1r).toFixed(1) + " " + y(0).toFixed(1) + "Z";
-        }
-        run = [];
-      };
-      for (const [t, v] of pts) {
-        if (v == null || (prev != null && t - prev > 180000)) flush();
+        if ((v == null || (prev != null && t - prev > 180000)) && run.length) { out.push(run); run = []; }
         if (v != null) run.push([t, v]);
         prev = t;
       }
-      flush();
-      return d;
+      if (run.length) out.push(run);
+      return out;
     };
+    const at = (t, v) => x(t).toFixed(1) + " " + y(v).toFixed(1);
+    const path = (pts) => stretches(pts).map((r) => r.map(([t, v], i) => (i ? "L" : "M") + at(t, v)).join("")).join("");
+    // An area from zero, one piece per stretch.
+    const area = (pts) => stretches(pts).map((r) =>
+      "M" + at(r[0][0], 0) + r.map(([t, v]) => "L" + at(t, v)).join("") + "L" + at(r[r.length - 1][0], 0) + "Z").join("");
     el("path", { d: area(series.pv), class: "pvfill" }, svg);
     for (const k of ["house", "grid", "car", "pv"]) el("path", { d: path(series[k]), class: "s " + k }, svg);
     // Over the lines, where they crowd near zero.
