@@ -1,6 +1,6 @@
 //! `sunfill demo`: the whole system in one process, with nothing else installed.
 //!
-//! - An MQTT broker on loopback (`rumqttd`, plain TCP; nothing leaves the machine).
+//! - An MQTT broker on loopback ([`broker`], plain TCP; nothing leaves the machine).
 //! - A simulated Heidelberg wallbox (`sunfill_sim::wallbox` behind [`heidelberg::server`]) on
 //!   loopback Modbus TCP, with a 3-phase car plugged in.
 //! - A site replaying a generated solar day ([`sunfill_sim::generate::day`]: synthetic, made by
@@ -16,6 +16,8 @@
 //!
 //! [`heidelberg::server`]: crate::heidelberg::server
 
+pub mod broker;
+
 use crate::config::Config;
 use crate::daemon::{self, Clock, Options, Plan};
 use crate::heidelberg::server::{self, Faults, SimHandle};
@@ -24,8 +26,7 @@ use crate::mqtt::broker::{Broker, Settings};
 use crate::mqtt::inputs::{presets, Reading};
 use anyhow::Context as _;
 use clap::ValueEnum;
-use std::collections::HashMap;
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -109,84 +110,6 @@ fn local_time_today(now_unix_ms: i64, minute: u32) -> anyhow::Result<i64> {
         .ok_or_else(|| anyhow::anyhow!("cannot find today's local midnight"))
 }
 
-/// A loopback port that was free a moment ago (for rumqttd, which cannot report the port it
-/// bound).
-fn free_port() -> anyhow::Result<u16> {
-    let l = TcpListener::bind("127.0.0.1:0").context("cannot find a free loopback port")?;
-    Ok(l.local_addr()?.port())
-}
-
-/// Starts rumqttd on `addr` in its own threads (it runs its own runtime).
-fn start_broker(addr: SocketAddr) -> anyhow::Result<()> {
-    let conn = rumqttd::ConnectionSettings {
-        connection_timeout_ms: 10_000,
-        max_payload_size: 256 * 1024,
-        max_inflight_count: 256,
-        auth: None,
-        external_auth: None,
-        dynamic_filters: true,
-    };
-    let mut v4 = HashMap::new();
-    v4.insert(
-        "demo".to_string(),
-        rumqttd::ServerSettings {
-            name: "demo".into(),
-            listen: addr,
-            tls: None,
-            next_connection_delay_ms: 1,
-            connections: conn,
-        },
-    );
-    let config = rumqttd::Config {
-        id: 0,
-        router: rumqttd::RouterConfig {
-            max_connections: 64,
-            max_outgoing_packet_count: 1024,
-            max_segment_size: 256 * 1024,
-            max_segment_count: 4,
-            custom_segment: None,
-            initialized_filters: None,
-            shared_subscriptions_strategy: Default::default(),
-        },
-        v4: Some(v4),
-        ..Default::default()
-    };
-    let mut broker = rumqttd::Broker::new(config);
-    std::thread::Builder::new()
-        .name("mqtt-broker".into())
-        .spawn(move || {
-            if let Err(e) = broker.start() {
-                tracing::error!("the demo's MQTT broker stopped: {e}");
-            }
-        })
-        .context("cannot start the broker thread")?;
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while !probe(addr) {
-        if std::time::Instant::now() > deadline {
-            anyhow::bail!("the demo's MQTT broker does not answer on {addr} after 10 s");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Ok(())
-}
-
-/// An MQTT 3.1.1 CONNECT, CONNACK, DISCONNECT round trip: the broker is up. (A bare TCP
-/// connect would make rumqttd log an error.)
-fn probe(addr: SocketAddr) -> bool {
-    use std::io::{Read, Write};
-    const CONNECT: [u8; 19] = [
-        0x10, 17, 0, 4, b'M', b'Q', b'T', b'T', 4, 0x02, 0, 60, 0, 5, b'p', b'r', b'o', b'b', b'e',
-    ];
-    let Ok(mut s) = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1)) else {
-        return false;
-    };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-    let mut ack = [0u8; 4];
-    let ok = s.write_all(&CONNECT).is_ok() && s.read_exact(&mut ack).is_ok() && ack[0] == 0x20;
-    let _ = s.write_all(&[0xE0, 0]);
-    ok
-}
-
 /// The demo's config file: the same format and the same code path as `sunfill run`.
 fn config_text(mqtt_port: u16, modbus: SocketAddr, web: SocketAddr, store: &Path) -> String {
     format!(
@@ -202,7 +125,7 @@ fn config_text(mqtt_port: u16, modbus: SocketAddr, web: SocketAddr, store: &Path
 }
 
 async fn demo(args: Args) -> anyhow::Result<()> {
-    crate::logging::init(crate::config::LogFormat::Human, "info,rumqttd=off");
+    crate::logging::init(crate::config::LogFormat::Human, "info");
     if let Some(to) = args.keep_store.as_ref().filter(|to| to.exists()) {
         anyhow::bail!(
             "--keep-store {}: the file exists; give a new file name",
@@ -230,8 +153,11 @@ async fn demo(args: Args) -> anyhow::Result<()> {
     }
 
     // The broker.
-    let mqtt_port = free_port()?;
-    start_broker(SocketAddr::from(([127, 0, 0, 1], mqtt_port)))?;
+    let mqtt_port = broker::start(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .context("cannot start the demo's MQTT broker on loopback")?
+        .addr
+        .port();
 
     // The simulated wallbox with a car plugged in, on model time.
     let sim = SimHandle::new(
@@ -297,7 +223,7 @@ async fn demo(args: Args) -> anyhow::Result<()> {
         args.seed,
         args.start
     );
-    println!("  MQTT broker   mqtt://127.0.0.1:{mqtt_port}  (rumqttd in this process; try mosquitto_sub -p {mqtt_port} -t 'sunfill/#' -v)");
+    println!("  MQTT broker   mqtt://127.0.0.1:{mqtt_port}  (in this process; try mosquitto_sub -p {mqtt_port} -t 'sunfill/#' -v)");
     println!("  wallbox       tcp://{modbus_addr} unit 1  (simulated Heidelberg, 3-phase car plugged in; try sunfill wallbox --port tcp://{modbus_addr} status)");
     println!("  config        {}", conf_path.display());
     match observers.web_addr {
