@@ -244,3 +244,32 @@ async fn a_silent_client_is_dropped_and_a_reused_client_id_takes_over() {
     let _second = raw_connect(addr, "twice", 0, None);
     assert!(closed(first));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_over_the_limit_are_closed_until_one_ends() {
+    let addr = start().await;
+    let mut held: Vec<TcpStream> = (0..broker::MAX_CONNECTIONS)
+        .map(|i| raw_connect(addr, &format!("c{i}"), 0, None))
+        .collect();
+    let extra = TcpStream::connect(addr).unwrap();
+    extra
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    assert!(closed(extra), "a connection over the limit was kept");
+    // One ends; its place is free again (the count is given back as its task ends).
+    drop(held.pop());
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let mut c = BytesMut::new();
+        rumqttc::Connect::new("again").write(&mut c).unwrap();
+        let mut ack = [0u8; 4];
+        if s.write_all(&c).is_ok() && s.read_exact(&mut ack).is_ok() {
+            assert_eq!(ack, [0x20, 2, 0, 0]);
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no place came free");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

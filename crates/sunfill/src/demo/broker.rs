@@ -26,14 +26,14 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 /// The largest packet accepted or sent (the demo's payloads are a few hundred bytes).
 const MAX_PACKET: usize = 256 * 1024;
 /// Connections served at once; further ones are closed at once.
-const MAX_CONNECTIONS: usize = 64;
+pub const MAX_CONNECTIONS: usize = 64;
 /// How long a new connection may take to send its CONNECT.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Messages queued for one client before further ones are dropped for it (a client that does
@@ -47,12 +47,26 @@ pub struct Running {
     pub addr: SocketAddr,
 }
 
+/// The broker's state (who is subscribed to what, the retained messages), shared by its
+/// connections.
+#[derive(Clone, Default)]
+pub struct Broker {
+    router: Arc<Mutex<Router>>,
+}
+
+impl Broker {
+    /// Serves one client on `stream` until its connection ends (`peer` names it in the log).
+    pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(&self, stream: S, peer: &str) {
+        Connection::serve(stream, peer, &self.router).await;
+    }
+}
+
 /// Binds `addr` and serves MQTT on it from a task of the current runtime until the runtime
 /// stops.
 pub async fn start(addr: SocketAddr) -> std::io::Result<Running> {
     let listener = TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
-    let router = Arc::new(Mutex::new(Router::default()));
+    let router = Broker::default().router;
     tokio::spawn(async move {
         loop {
             let (stream, peer) = match listener.accept().await {
@@ -64,19 +78,31 @@ pub async fn start(addr: SocketAddr) -> std::io::Result<Running> {
                 }
             };
             let router = router.clone();
-            let full = lock(&router).connections >= MAX_CONNECTIONS;
-            if full {
-                tracing::warn!("demo broker: {peer}: more than {MAX_CONNECTIONS} connections");
-                continue;
+            {
+                let mut r = lock(&router);
+                if r.connections >= MAX_CONNECTIONS {
+                    tracing::warn!("demo broker: {peer}: more than {MAX_CONNECTIONS} connections");
+                    continue;
+                }
+                r.connections += 1;
             }
             tokio::spawn(async move {
-                lock(&router).connections += 1;
-                Connection::serve(stream, &router).await;
-                lock(&router).connections -= 1;
+                let _slot = Slot(router.clone());
+                Connection::serve(stream, &peer.to_string(), &router).await;
             });
         }
     });
     Ok(Running { addr })
+}
+
+/// A connection's place in the count, given back however the connection ends.
+struct Slot(Arc<Mutex<Router>>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut r = lock(&self.0);
+        r.connections = r.connections.saturating_sub(1);
+    }
 }
 
 /// Who is subscribed to what, and the retained messages.
@@ -159,23 +185,20 @@ enum End {
     Lost(String),
 }
 
-struct Connection {
+struct Connection<S> {
     id: u64,
     name: String,
-    stream: TcpStream,
+    stream: S,
     buf: BytesMut,
     out: BytesMut,
     next_pkid: u16,
 }
 
-impl Connection {
-    async fn serve(stream: TcpStream, router: &Mutex<Router>) {
-        let peer = stream
-            .peer_addr()
-            .map_or_else(|_| "?".to_string(), |a| a.to_string());
+impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
+    async fn serve(stream: S, peer: &str, router: &Mutex<Router>) {
         let mut conn = Connection {
             id: 0,
-            name: peer.clone(),
+            name: peer.to_string(),
             stream,
             buf: BytesMut::with_capacity(4096),
             out: BytesMut::with_capacity(4096),
