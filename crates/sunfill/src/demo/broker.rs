@@ -160,7 +160,7 @@ impl Router {
             let granted = client
                 .filters
                 .iter()
-                .filter(|(f, _)| rumqttc::matches(&msg.topic, f))
+                .filter(|(f, _)| topic_matches(&msg.topic, f))
                 .map(|(_, q)| *q)
                 .reduce(|a, b| if min_qos(a, b) == a { b } else { a });
             if let Some(q) = granted {
@@ -371,7 +371,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     async fn handle(&mut self, p: Packet, router: &Mutex<Router>) -> Result<Option<End>, String> {
         match p {
             Packet::Publish(msg) => {
-                if !rumqttc::valid_topic(&msg.topic) {
+                if !valid_topic(&msg.topic) {
                     return Err(format!("PUBLISH to the invalid topic {:?}", msg.topic));
                 }
                 let (qos, pkid) = (msg.qos, msg.pkid);
@@ -392,7 +392,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                         .filters
                         .iter()
                         .map(|f| {
-                            rumqttc::valid_filter(&f.path)
+                            valid_filter(&f.path)
                                 .then(|| (f.path.clone(), min_qos(f.qos, QoS::AtLeastOnce)))
                         })
                         .collect();
@@ -406,7 +406,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                         retained.extend(
                             r.retained
                                 .values()
-                                .filter(|m| rumqttc::matches(&m.topic, &filter))
+                                .filter(|m| topic_matches(&m.topic, &filter))
                                 .map(|m| {
                                     let mut m = m.clone();
                                     m.qos = min_qos(m.qos, qos);
@@ -453,8 +453,93 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     }
 }
 
+/// A topic a client may publish to: not empty, no wildcard, no NUL (MQTT 3.1.1, 4.7.3 and 1.5.3).
+fn valid_topic(topic: &str) -> bool {
+    !topic.is_empty() && !topic.contains(['+', '#', '\0'])
+}
+
+/// A filter a client may subscribe to: not empty, no NUL, `+` only as a whole level and `#` only
+/// as the whole last level (4.7.1).
+fn valid_filter(filter: &str) -> bool {
+    let levels: Vec<&str> = filter.split('/').collect();
+    !filter.is_empty()
+        && !filter.contains('\0')
+        && levels.iter().enumerate().all(|(i, l)| {
+            let last = i + 1 == levels.len();
+            (!l.contains('+') || *l == "+") && (!l.contains('#') || (*l == "#" && last))
+        })
+}
+
+/// Whether `topic` matches `filter` (4.7): `+` is one level, a final `#` is that level and all
+/// below it (`a/#` also matches `a`), and a filter starting with a wildcard does not match
+/// topics starting with `$` (4.7.2). (rumqttc's own `matches` slices the topic's first byte and
+/// panics on a topic that starts with a multi-byte character: found by the fuzz target.)
+fn topic_matches(topic: &str, filter: &str) -> bool {
+    if topic.starts_with('$') && filter.starts_with(['+', '#']) {
+        return false;
+    }
+    let mut topic_levels = topic.split('/');
+    for f in filter.split('/') {
+        if f == "#" {
+            return true;
+        }
+        match topic_levels.next() {
+            Some(t) if f == "+" || f == t => {}
+            _ => return false,
+        }
+    }
+    topic_levels.next().is_none()
+}
+
 fn will_message(will: LastWill) -> Publish {
     let mut p = Publish::from_bytes(will.topic, will.qos, will.message);
     p.retain = will.retain;
     p
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{topic_matches, valid_filter, valid_topic};
+
+    #[test]
+    fn topics_match_filters_as_mqtt_3_1_1_says() {
+        for (topic, filter, want) in [
+            ("a/b/c", "a/b/c", true),
+            ("a/b/c", "a/+/c", true),
+            ("a/b/c", "a/#", true),
+            ("a", "a/#", true),
+            ("a/b/c", "#", true),
+            ("a/b/c", "a/b", false),
+            ("a/b", "a/b/c", false),
+            ("a/b/c", "+/+", false),
+            ("a//c", "a/+/c", true),
+            ("/a", "+/a", true),
+            ("$SYS/x", "#", false),
+            ("$SYS/x", "+/x", false),
+            ("$SYS/x", "$SYS/#", true),
+            // The input that panicked rumqttc::matches: a topic starting with a 2-byte character.
+            ("\u{53a}x/pv", "#", true),
+            ("\u{53a}x/pv", "homeassistant/+/pv", false),
+        ] {
+            assert_eq!(
+                topic_matches(topic, filter),
+                want,
+                "{topic} against {filter}"
+            );
+        }
+    }
+
+    #[test]
+    fn invalid_topics_and_filters_are_refused() {
+        assert!(valid_topic("a/b") && valid_topic("/") && valid_topic("\u{53a}"));
+        assert!(
+            !valid_topic("") && !valid_topic("a/+") && !valid_topic("a/#") && !valid_topic("a\0")
+        );
+        for f in ["#", "+", "a/+/b", "a/#", "+/+/#", "/", "$SYS/#"] {
+            assert!(valid_filter(f), "{f}");
+        }
+        for f in ["", "a#", "a/#/b", "a+/b", "a/++", "##", "a\0b"] {
+            assert!(!valid_filter(f), "{f}");
+        }
+    }
 }
