@@ -313,6 +313,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             .map_err(|e| e.to_string())
     }
 
+    /// Sends a message to the client, with a packet id of this connection at QoS 1.
+    async fn deliver(&mut self, mut msg: Publish) -> Result<(), String> {
+        if msg.qos != QoS::AtMostOnce {
+            // Ids 1..=65535 in turn; the broker keeps no message waiting for its PUBACK.
+            self.next_pkid = self.next_pkid.checked_add(1).unwrap_or(1);
+            msg.pkid = self.next_pkid;
+        }
+        self.send(Packet::Publish(msg)).await
+    }
+
     async fn run(
         &mut self,
         router: &Mutex<Router>,
@@ -349,12 +359,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             tokio::select! {
                 r = self.fill() => if let Err(e) = r { return End::Lost(e) },
                 msg = rx.recv() => match msg {
-                    Some(mut msg) => {
-                        if msg.qos != QoS::AtMostOnce {
-                            self.next_pkid = self.next_pkid.checked_add(1).unwrap_or(1);
-                            msg.pkid = self.next_pkid;
-                        }
-                        if let Err(e) = self.send(Packet::Publish(msg)).await {
+                    Some(msg) => {
+                        if let Err(e) = self.deliver(msg).await {
                             return End::Lost(e);
                         }
                     }
@@ -422,12 +428,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 }
                 self.send(Packet::SubAck(SubAck::new(sub.pkid, codes)))
                     .await?;
-                for mut m in retained {
-                    if m.qos != QoS::AtMostOnce {
-                        self.next_pkid = self.next_pkid.checked_add(1).unwrap_or(1);
-                        m.pkid = self.next_pkid;
-                    }
-                    self.send(Packet::Publish(m)).await?;
+                for m in retained {
+                    self.deliver(m).await?;
                 }
             }
             Packet::Unsubscribe(unsub) => {
