@@ -128,13 +128,9 @@ fn lock(router: &Mutex<Router>) -> std::sync::MutexGuard<'_, Router> {
     router.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// The lower of two QoS levels (rumqttc's `QoS` is ordered 0 < 1 < 2, but only `PartialOrd`).
 fn min_qos(a: QoS, b: QoS) -> QoS {
-    let rank = |q| match q {
-        QoS::AtMostOnce => 0,
-        QoS::AtLeastOnce => 1,
-        QoS::ExactlyOnce => 2,
-    };
-    if rank(a) <= rank(b) {
+    if a <= b {
         a
     } else {
         b
@@ -162,7 +158,7 @@ impl Router {
                 .iter()
                 .filter(|(f, _)| topic_matches(&msg.topic, f))
                 .map(|(_, q)| *q)
-                .reduce(|a, b| if min_qos(a, b) == a { b } else { a });
+                .reduce(|a, b| if a >= b { a } else { b });
             if let Some(q) = granted {
                 let mut out = msg.clone();
                 out.qos = min_qos(msg.qos, q);
@@ -394,21 +390,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 let mut retained = Vec::new();
                 {
                     let mut r = lock(router);
-                    let granted: Vec<_> = sub
-                        .filters
-                        .iter()
-                        .map(|f| {
-                            valid_filter(&f.path)
-                                .then(|| (f.path.clone(), min_qos(f.qos, QoS::AtLeastOnce)))
-                        })
-                        .collect();
-                    for g in &granted {
-                        codes.push(match g {
-                            Some((_, q)) => SubscribeReasonCode::Success(*q),
-                            None => SubscribeReasonCode::Failure,
-                        });
-                    }
-                    for (filter, qos) in granted.into_iter().flatten() {
+                    for f in &sub.filters {
+                        if !valid_filter(&f.path) {
+                            codes.push(SubscribeReasonCode::Failure);
+                            continue;
+                        }
+                        let (filter, qos) = (f.path.clone(), min_qos(f.qos, QoS::AtLeastOnce));
+                        codes.push(SubscribeReasonCode::Success(qos));
                         retained.extend(
                             r.retained
                                 .values()
