@@ -89,17 +89,29 @@ async fn subscribed(c: &AsyncClient, ev: &mut EventLoop, filter: &str) {
     .expect("no SUBACK");
 }
 
-fn raw_connect(addr: SocketAddr, id: &str, keep_alive_s: u16, will: Option<LastWill>) -> TcpStream {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+/// A raw socket that sent a CONNECT; its CONNACK's four bytes (an error if the broker closed
+/// the connection instead).
+fn try_connect(
+    addr: SocketAddr,
+    id: &str,
+    keep_alive_s: u16,
+    will: Option<LastWill>,
+) -> std::io::Result<(TcpStream, [u8; 4])> {
+    let mut s = TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(20)))?;
     let mut c = rumqttc::Connect::new(id);
     c.keep_alive = keep_alive_s;
     c.last_will = will;
     let mut buf = BytesMut::new();
     c.write(&mut buf).unwrap();
-    s.write_all(&buf).unwrap();
+    s.write_all(&buf)?;
     let mut ack = [0u8; 4];
-    s.read_exact(&mut ack).unwrap();
+    s.read_exact(&mut ack)?;
+    Ok((s, ack))
+}
+
+fn raw_connect(addr: SocketAddr, id: &str, keep_alive_s: u16, will: Option<LastWill>) -> TcpStream {
+    let (s, ack) = try_connect(addr, id, keep_alive_s, will).unwrap();
     assert_eq!(ack, [0x20, 2, 0, 0], "CONNACK, accepted");
     s
 }
@@ -260,12 +272,7 @@ async fn connections_over_the_limit_are_closed_until_one_ends() {
     drop(held.pop());
     let deadline = std::time::Instant::now() + WAIT;
     loop {
-        let mut s = TcpStream::connect(addr).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-        let mut c = BytesMut::new();
-        rumqttc::Connect::new("again").write(&mut c).unwrap();
-        let mut ack = [0u8; 4];
-        if s.write_all(&c).is_ok() && s.read_exact(&mut ack).is_ok() {
+        if let Ok((_s, ack)) = try_connect(addr, "again", 0, None) {
             assert_eq!(ack, [0x20, 2, 0, 0]);
             break;
         }
