@@ -104,7 +104,9 @@ impl Series {
                 let minute = t.div_euclid(60_000);
                 let next = ((minute + 1) * 60_000).min(to);
                 if let Some(i) = usize::try_from(minute - first_min).ok().filter(|&i| i < n) {
-                    sum[i] += v * (next - t) as f64;
+                    // Weighted by the share of the minute, so that the sum stays within the
+                    // largest state (a state near f64::MAX times 60 000 ms would be infinite).
+                    sum[i] += v * ((next - t) as f64 / 60_000.0);
                     covered[i] += next - t;
                 }
                 t = next;
@@ -112,7 +114,7 @@ impl Series {
         }
         sum.iter()
             .zip(&covered)
-            .map(|(&s, &c)| (c > 0).then(|| s / c as f64))
+            .map(|(&s, &c)| (c > 0).then(|| s / (c as f64 / 60_000.0)))
             .collect()
     }
 }
@@ -417,6 +419,22 @@ mod tests {
         // Without the car entity the house keeps the car's load.
         let m = e.minutes(kw("sensor.pv"), Load::House(kw("sensor.house")), None);
         assert!((m[1].house_w.unwrap() - 1000.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_huge_state_gives_a_finite_minute_mean() {
+        // Found by the ha_history fuzz target: 1.41e308 W times 60 000 ms overflowed to infinity.
+        let text = "entity_id,state,last_changed\n\
+            sensor.pv,1.41e308,2025-06-10T10:00:00Z\n\
+            sensor.pv,1.7e308,2025-06-10T10:00:20Z\n\
+            sensor.house,300,2025-06-10T10:00:00Z\n\
+            sensor.house,300,2025-06-10T10:02:00Z\n";
+        let e = Export::parse("h.csv", text, &[]).unwrap();
+        let w = |id| Power::new(id, Unit::W);
+        let m = e.minutes(w("sensor.pv"), Load::House(w("sensor.house")), None);
+        let pv = m[0].pv_w.unwrap();
+        assert!((1.41e308..=1.7e308).contains(&pv), "{pv}");
+        assert_eq!(m[0].house_w, Some(300.0));
     }
 
     #[test]
