@@ -34,9 +34,9 @@ use crate::hub::{self, DaemonSide, LoadpointView, SiteView, View, VsClassic};
 use crate::mqtt::backoff::Backoff;
 use crate::mqtt::inputs::{Inputs, Value};
 use crate::mqtt::link::{Link, LinkEvent};
-use crate::mqtt::outputs::{ChargeState, Publish};
+use crate::mqtt::outputs::ChargeState;
 use crate::mqtt::Settings;
-use crate::service::{Cap, Service};
+use crate::service::{publish, Cap, Service};
 use anyhow::Context as _;
 use std::collections::HashMap;
 use std::future::Future;
@@ -139,19 +139,6 @@ fn bus_config(url: &PortUrl, t: &WallboxTiming) -> BusConfig {
         c.pause = p;
     }
     c
-}
-
-fn publish(link: &Link, msgs: Vec<Publish>) {
-    for m in msgs {
-        if let Err(e) = link.client.try_publish(
-            m.topic.as_str(),
-            rumqttc::QoS::AtLeastOnce,
-            m.retain,
-            m.payload.into_bytes(),
-        ) {
-            tracing::warn!("cannot queue a publish to {}: {e}", m.topic);
-        }
-    }
 }
 
 fn input_w(s: &Service, name: &str) -> Option<f64> {
