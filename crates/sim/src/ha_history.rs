@@ -93,7 +93,8 @@ impl Series {
     /// last state holding until `end_ms`; `None` where no state held.
     fn minute_means(&self, first_min: i64, n: usize, end_ms: i64) -> Vec<Option<f64>> {
         let mut sum = vec![0.0f64; n];
-        let mut covered = vec![0i64; n];
+        // The share of each minute that some state covered.
+        let mut covered = vec![0.0f64; n];
         let mut changes = self.changes.clone();
         changes.sort_by_key(|(t, _)| *t);
         for (k, &(from, value)) in changes.iter().enumerate() {
@@ -106,15 +107,16 @@ impl Series {
                 if let Some(i) = usize::try_from(minute - first_min).ok().filter(|&i| i < n) {
                     // Weighted by the share of the minute, so that the sum stays within the
                     // largest state (a state near f64::MAX times 60 000 ms would be infinite).
-                    sum[i] += v * ((next - t) as f64 / 60_000.0);
-                    covered[i] += next - t;
+                    let share = (next - t) as f64 / 60_000.0;
+                    sum[i] += v * share;
+                    covered[i] += share;
                 }
                 t = next;
             }
         }
         sum.iter()
             .zip(&covered)
-            .map(|(&s, &c)| (c > 0).then(|| s / (c as f64 / 60_000.0)))
+            .map(|(&s, &c)| (c > 0.0).then(|| s / c))
             .collect()
     }
 }
