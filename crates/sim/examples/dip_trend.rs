@@ -10,6 +10,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use sunfill_sim::model::SiteConfig;
 use sunfill_sim::scenario::Scenario;
 
 fn main() {
@@ -23,8 +24,8 @@ fn main() {
         .filter(|s| s.name.starts_with(&prefix))
         .map(|s| s.rows.iter().map(|r| r.pv_w - r.house_w).collect())
         .collect();
-    for phases in [1.0, 3.0] {
-        let p_min = phases * 230.0 * 6.0;
+    for phases in [1, 3] {
+        let p_min = SiteConfig::new(phases).p_min_w();
         // (depth, move) -> (dip minutes, of which ending within 3 minutes)
         let mut stats: BTreeMap<(&str, &str), (u32, u32)> = BTreeMap::new();
         for s in &days {

@@ -11,11 +11,13 @@
 #![allow(clippy::expect_used, clippy::unwrap_used, missing_docs)]
 
 use std::path::PathBuf;
+use sunfill_sim::model::SiteConfig;
 use sunfill_sim::scenario::Scenario;
 
 /// (solar kWh, import kWh, starts) of the best plan for one run.
-fn plan(s: &[f64], phases: f64, lambda: f64, mu: f64) -> (f64, f64, u32) {
-    let (p_min, p_max) = (6.0 * 230.0 * phases, 16.0 * 230.0 * phases);
+fn plan(s: &[f64], phases: u8, lambda: f64, mu: f64) -> (f64, f64, u32) {
+    let site = SiteConfig::new(phases);
+    let (p_min, p_max) = (site.p_min_w(), site.p_max_w());
     let minute: Vec<(f64, f64)> = s
         .iter()
         .map(|&x| {
@@ -82,7 +84,7 @@ fn main() {
         for &mu in &mus {
             let (mut s, mut i, mut n) = (0.0, 0.0, 0);
             for day in &days {
-                for phases in [1.0, 3.0] {
+                for phases in [1, 3] {
                     let (a, b, c) = plan(day, phases, lambda, mu);
                     s += a;
                     i += b;
