@@ -4,6 +4,14 @@
 //! none, then 0-0.3, 0.3-0.5, 0.5-0.7, 0.7-0.85, 0.85-1). Each line ends with the starts, by the
 //! reason of the decision that started the car.
 //!
+//! The seconds are booked with what the car really draws then: the probe keeps its own copy of
+//! the simulator's car ([`Car`]), fed the same writes at the same seconds, and the scenario's
+//! surplus of that second, so the parts add up to the run's `solar_kwh` and `import_kwh`.
+//!
+//! The last lines sum all runs: the grid energy taken while the surplus was at or above the
+//! minimum power (the car following a drop late), and the time the car ran in dips below it,
+//! split by how the dip ended for the car: stopped in it, or ridden until the surplus came back.
+//!
 //! `cargo run --release -p sunfill-sim --example reasons -- ../shared/data/scenarios [variant]`
 
 // A developer tool: a bad path or argument may abort it.
@@ -12,21 +20,40 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use sunfill_core::control::Reason;
-use sunfill_sim::model::simulate;
+use sunfill_sim::car::Car;
+use sunfill_sim::model::{simulate, solar_and_grid_w};
 use sunfill_sim::policy::{Measurement, Policy};
 use sunfill_sim::sunfill_policy::SunfillPolicy;
 
 mod common;
 
+/// Solar and grid energy, W*s.
+type Energy = (f64, f64);
+
+fn add(book: &mut BTreeMap<String, Energy>, kind: String, e: Energy) {
+    let x = book.entry(kind).or_default();
+    x.0 += e.0;
+    x.1 += e.1;
+}
+
 struct Probe {
     inner: SunfillPolicy,
-    last: Option<Measurement>,
+    car: Car,
+    /// The scenario's surplus (PV - house) of each minute, W.
+    surplus: Vec<f64>,
     p_min: f64,
-    /// Reason kind -> (solar kWh, import kWh).
-    book: BTreeMap<String, (f64, f64)>,
+    /// Reason kind -> energy.
+    book: BTreeMap<String, Energy>,
     /// Reason kind of the decision that started the car -> starts.
     starts: BTreeMap<String, u32>,
     on: bool,
+    /// Grid energy while the surplus was at or above the minimum power.
+    above: f64,
+    /// The dip under way, by reason kind, until it is known how it ends.
+    dip: BTreeMap<String, Energy>,
+    /// Dips the car was stopped in, and dips it rode until the surplus came back.
+    stopped: BTreeMap<String, Energy>,
+    ridden: BTreeMap<String, Energy>,
 }
 
 /// The reason's variant name, e.g. `Holding`.
@@ -44,59 +71,82 @@ impl Policy for Probe {
         "probe"
     }
     fn step(&mut self, now_s: u64, reading: Option<&Measurement>) -> Option<u16> {
-        if let Some(m) = reading {
-            self.last = Some(*m);
-        }
+        let now_ms = now_s * 1000;
+        self.car.advance(now_ms);
         let out = self.inner.step(now_s, reading);
-        if let (Some(a), Some(r)) = (out, self.inner.last_reason()) {
+        if let Some(a) = out {
+            self.car.write(now_ms, a);
+        }
+        let reason = self.inner.last_reason();
+        if let (Some(a), Some(r)) = (out, reason) {
             if a > 0 && !self.on {
                 *self.starts.entry(kind(&r)).or_default() += 1;
             }
             self.on = a > 0;
         }
-        if let (Some(m), Some(r)) = (self.last, self.inner.last_reason()) {
-            let kind = kind(&r);
-            let kind = if std::env::var("REASONS_DEPTH").is_ok()
-                && matches!(kind.as_str(), "Holding" | "CatchingUp")
-            {
-                let x = (m.pv_w - m.house_w) / self.p_min;
-                let b = [0.0, 0.3, 0.5, 0.7, 0.85, 1.0]
-                    .iter()
-                    .filter(|&&e| x >= e)
-                    .count();
-                format!("{kind}@{b}")
-            } else {
-                kind
-            };
-            let (solar, import) = common::second_kwh(&m);
-            let e = self.book.entry(kind).or_default();
-            e.0 += solar;
-            e.1 += import;
+        let surplus = self.surplus[(now_s / 60) as usize];
+        let e = solar_and_grid_w(self.car.power_w(), surplus);
+        let running = self.car.power_w() > 0.0 || self.car.setpoint() > 0;
+        if !running && !self.dip.is_empty() {
+            for (k, v) in std::mem::take(&mut self.dip) {
+                add(&mut self.stopped, k, v);
+            }
         }
+        if surplus >= self.p_min {
+            for (k, v) in std::mem::take(&mut self.dip) {
+                add(&mut self.ridden, k, v);
+            }
+            self.above += e.1;
+        }
+        let Some(r) = reason else { return out };
+        let kind = kind(&r);
+        if surplus < self.p_min && running {
+            add(&mut self.dip, kind.clone(), e);
+        }
+        let kind = if std::env::var("REASONS_DEPTH").is_ok()
+            && matches!(kind.as_str(), "Holding" | "CatchingUp")
+        {
+            let x = surplus / self.p_min;
+            let b = [0.0, 0.3, 0.5, 0.7, 0.85, 1.0]
+                .iter()
+                .filter(|&&e| x >= e)
+                .count();
+            format!("{kind}@{b}")
+        } else {
+            kind
+        };
+        add(&mut self.book, kind, e);
         out
     }
+}
+
+fn kwh(book: &BTreeMap<String, Energy>) -> Vec<String> {
+    book.iter()
+        .filter(|(_, v)| v.0 + v.1 > 0.005 * 3.6e6)
+        .map(|(k, v)| format!("{k} {:.2}/{:.2}", v.0 / 3.6e6, v.1 / 3.6e6))
+        .collect()
 }
 
 fn main() {
     let mut args = std::env::args().skip(1);
     let dir = PathBuf::from(args.next().unwrap_or("../shared/data/scenarios".into()));
     let tuning = common::parse(&args.next().unwrap_or_default());
+    let (mut above, mut stopped, mut ridden) = (0.0, BTreeMap::new(), BTreeMap::new());
     for (sc, ph, cfg) in common::runs(&dir) {
         let mut p = Probe {
             inner: SunfillPolicy::with_config(common::config(ph, tuning), ph),
-            last: None,
+            car: Car::new(ph),
+            surplus: sc.rows.iter().map(|r| r.pv_w - r.house_w).collect(),
             p_min: cfg.p_min_w(),
             book: BTreeMap::new(),
             starts: BTreeMap::new(),
             on: false,
+            above: 0.0,
+            dip: BTreeMap::new(),
+            stopped: BTreeMap::new(),
+            ridden: BTreeMap::new(),
         };
         let m = simulate(&sc, &cfg, &mut p, None).metrics;
-        let parts: Vec<String> = p
-            .book
-            .iter()
-            .filter(|(_, v)| v.0 + v.1 > 0.005)
-            .map(|(k, v)| format!("{k} {:.2}/{:.2}", v.0, v.1))
-            .collect();
         let starts: Vec<String> = p.starts.iter().map(|(k, v)| format!("{k} {v}")).collect();
         println!(
             "{:28} {ph}ph {:.2}/{:.2}/{} | {} | starts: {}",
@@ -104,8 +154,21 @@ fn main() {
             m.solar_kwh,
             m.import_kwh,
             m.starts,
-            parts.join(", "),
+            kwh(&p.book).join(", "),
             starts.join(", ")
         );
+        above += p.above;
+        for (k, v) in p.stopped {
+            add(&mut stopped, k, v);
+        }
+        for (k, v) in p.ridden.into_iter().chain(p.dip) {
+            add(&mut ridden, k, v);
+        }
     }
+    println!(
+        "all runs: grid energy with the surplus at or above the minimum {:.2} kWh",
+        above / 3.6e6
+    );
+    println!("  in dips it was stopped in: {}", kwh(&stopped).join(", "));
+    println!("  in dips it rode to the end: {}", kwh(&ridden).join(", "));
 }
