@@ -6,6 +6,7 @@
 //! a bound to see how far an online policy is from knowing the future.
 //!
 //! `cargo run --release -p sunfill-sim --example oracle -- ../shared/data/scenarios 6,8 0.3,0.6`
+//! (`ORACLE_PER_RUN=1`: each run's plan too, `solar / import / starts`)
 
 // A developer tool: a bad path or argument may abort it.
 #![allow(clippy::expect_used, clippy::unwrap_used, missing_docs)]
@@ -73,6 +74,11 @@ fn main() {
     let lambdas = list(args.next(), "6,8");
     let mus = list(args.next(), "0.3,0.6");
     let files = Scenario::files_in(&dir).expect("scenario dir");
+    let per_run = std::env::var("ORACLE_PER_RUN").is_ok();
+    let names: Vec<String> = files
+        .iter()
+        .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
+        .collect();
     let days: Vec<Vec<f64>> = files
         .iter()
         .map(|p| {
@@ -83,9 +89,12 @@ fn main() {
     for &lambda in &lambdas {
         for &mu in &mus {
             let (mut s, mut i, mut n) = (0.0, 0.0, 0);
-            for day in &days {
+            for (k, day) in days.iter().enumerate() {
                 for phases in [1, 3] {
                     let (a, b, c) = plan(day, phases, lambda, mu);
+                    if per_run {
+                        println!("  {:28} {phases} ph: {a:.2} / {b:.2} / {c}", names[k]);
+                    }
                     s += a;
                     i += b;
                     n += c;
