@@ -7,10 +7,8 @@
 //! The seconds are booked with what the car really draws then: the probe keeps its own copy of
 //! the simulator's car ([`Car`]), fed the same writes at the same seconds, and the scenario's
 //! surplus of that second, so the parts add up to the run's `solar_kwh` and `import_kwh`.
-//!
-//! The last lines sum all runs: the grid energy taken while the surplus was at or above the
-//! minimum power (the car following a drop late), and the time the car ran in dips below it,
-//! split by how the dip ended for the car: stopped in it, or ridden until the surplus came back.
+//! (The `split` example splits the same grid energy by lag and holds, and the holds by how they
+//! ended.)
 //!
 //! `cargo run --release -p sunfill-sim --example reasons -- ../shared/data/scenarios [variant]`
 
@@ -30,12 +28,6 @@ mod common;
 /// Solar and grid energy, W*s.
 type Energy = (f64, f64);
 
-fn add(book: &mut BTreeMap<String, Energy>, kind: String, e: Energy) {
-    let x = book.entry(kind).or_default();
-    x.0 += e.0;
-    x.1 += e.1;
-}
-
 struct Probe {
     inner: SunfillPolicy,
     car: Car,
@@ -47,13 +39,6 @@ struct Probe {
     /// Reason kind of the decision that started the car -> starts.
     starts: BTreeMap<String, u32>,
     on: bool,
-    /// Grid energy while the surplus was at or above the minimum power.
-    above: f64,
-    /// The dip under way, by reason kind, until it is known how it ends.
-    dip: BTreeMap<String, Energy>,
-    /// Dips the car was stopped in, and dips it rode until the surplus came back.
-    stopped: BTreeMap<String, Energy>,
-    ridden: BTreeMap<String, Energy>,
 }
 
 /// The reason's variant name, e.g. `Holding`.
@@ -86,23 +71,8 @@ impl Policy for Probe {
         }
         let surplus = self.surplus[(now_s / 60) as usize];
         let e = solar_and_grid_w(self.car.power_w(), surplus);
-        let running = self.car.power_w() > 0.0 || self.car.setpoint() > 0;
-        if !running && !self.dip.is_empty() {
-            for (k, v) in std::mem::take(&mut self.dip) {
-                add(&mut self.stopped, k, v);
-            }
-        }
-        if surplus >= self.p_min {
-            for (k, v) in std::mem::take(&mut self.dip) {
-                add(&mut self.ridden, k, v);
-            }
-            self.above += e.1;
-        }
         let Some(r) = reason else { return out };
         let kind = kind(&r);
-        if surplus < self.p_min && running {
-            add(&mut self.dip, kind.clone(), e);
-        }
         let kind = if std::env::var("REASONS_DEPTH").is_ok()
             && matches!(kind.as_str(), "Holding" | "CatchingUp")
         {
@@ -115,7 +85,9 @@ impl Policy for Probe {
         } else {
             kind
         };
-        add(&mut self.book, kind, e);
+        let x = self.book.entry(kind).or_default();
+        x.0 += e.0;
+        x.1 += e.1;
         out
     }
 }
@@ -131,7 +103,6 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let dir = PathBuf::from(args.next().unwrap_or("../shared/data/scenarios".into()));
     let tuning = common::parse(&args.next().unwrap_or_default());
-    let (mut above, mut stopped, mut ridden) = (0.0, BTreeMap::new(), BTreeMap::new());
     for (sc, ph, cfg) in common::runs(&dir) {
         let mut p = Probe {
             inner: SunfillPolicy::with_config(common::config(ph, tuning), ph),
@@ -141,10 +112,6 @@ fn main() {
             book: BTreeMap::new(),
             starts: BTreeMap::new(),
             on: false,
-            above: 0.0,
-            dip: BTreeMap::new(),
-            stopped: BTreeMap::new(),
-            ridden: BTreeMap::new(),
         };
         let m = simulate(&sc, &cfg, &mut p, None).metrics;
         let starts: Vec<String> = p.starts.iter().map(|(k, v)| format!("{k} {v}")).collect();
@@ -157,18 +124,5 @@ fn main() {
             kwh(&p.book).join(", "),
             starts.join(", ")
         );
-        above += p.above;
-        for (k, v) in p.stopped {
-            add(&mut stopped, k, v);
-        }
-        for (k, v) in p.ridden.into_iter().chain(p.dip) {
-            add(&mut ridden, k, v);
-        }
     }
-    println!(
-        "all runs: grid energy with the surplus at or above the minimum {:.2} kWh",
-        above / 3.6e6
-    );
-    println!("  in dips it was stopped in: {}", kwh(&stopped).join(", "));
-    println!("  in dips it rode to the end: {}", kwh(&ridden).join(", "));
 }
