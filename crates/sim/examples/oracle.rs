@@ -75,25 +75,23 @@ fn main() {
     let mus = list(args.next(), "0.3,0.6");
     let files = Scenario::files_in(&dir).expect("scenario dir");
     let per_run = std::env::var("ORACLE_PER_RUN").is_ok();
-    let names: Vec<String> = files
-        .iter()
-        .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
-        .collect();
-    let days: Vec<Vec<f64>> = files
+    // Each scenario's name and its surplus (PV - house) by minute, W.
+    let days: Vec<(String, Vec<f64>)> = files
         .iter()
         .map(|p| {
             let sc = Scenario::read(p).expect("scenario");
-            sc.rows.iter().map(|r| r.pv_w - r.house_w).collect()
+            let surplus = sc.rows.iter().map(|r| r.pv_w - r.house_w).collect();
+            (sc.name, surplus)
         })
         .collect();
     for &lambda in &lambdas {
         for &mu in &mus {
             let (mut s, mut i, mut n) = (0.0, 0.0, 0);
-            for (k, day) in days.iter().enumerate() {
+            for (name, day) in &days {
                 for phases in [1, 3] {
                     let (a, b, c) = plan(day, phases, lambda, mu);
                     if per_run {
-                        println!("  {:28} {phases} ph: {a:.2} / {b:.2} / {c}", names[k]);
+                        println!("  {name:28} {phases} ph: {a:.2} / {b:.2} / {c}");
                     }
                     s += a;
                     i += b;
