@@ -4,9 +4,9 @@
 //! none, then 0-0.3, 0.3-0.5, 0.5-0.7, 0.7-0.85, 0.85-1). Each line ends with the starts, by the
 //! reason of the decision that started the car.
 //!
-//! The seconds are booked with what the car really draws then: the probe keeps its own copy of
-//! the simulator's car ([`Car`]), fed the same writes at the same seconds, and the scenario's
-//! surplus of that second, so the parts add up to the run's `solar_kwh` and `import_kwh`.
+//! The seconds are booked with what the car really draws then ([`common::Replay`]: a copy of the
+//! simulator's car fed the same writes) at the scenario's surplus of that second, so the parts add
+//! up to the run's `solar_kwh` and `import_kwh`.
 //! (The `split` example splits the same grid energy by lag and holds, and the holds by how they
 //! ended.)
 //!
@@ -18,7 +18,6 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use sunfill_core::control::Reason;
-use sunfill_sim::car::Car;
 use sunfill_sim::model::{simulate, solar_and_grid_w};
 use sunfill_sim::policy::{Measurement, Policy};
 use sunfill_sim::sunfill_policy::SunfillPolicy;
@@ -30,10 +29,10 @@ type Energy = (f64, f64);
 
 struct Probe {
     inner: SunfillPolicy,
-    car: Car,
-    /// The scenario's surplus (PV - house) of each minute, W.
-    surplus: Vec<f64>,
+    replay: common::Replay,
     p_min: f64,
+    /// Split holds by depth (`REASONS_DEPTH`).
+    depth: bool,
     /// Reason kind -> energy.
     book: BTreeMap<String, Energy>,
     /// Reason kind of the decision that started the car -> starts.
@@ -56,12 +55,8 @@ impl Policy for Probe {
         "probe"
     }
     fn step(&mut self, now_s: u64, reading: Option<&Measurement>) -> Option<u16> {
-        let now_ms = now_s * 1000;
-        self.car.advance(now_ms);
         let out = self.inner.step(now_s, reading);
-        if let Some(a) = out {
-            self.car.write(now_ms, a);
-        }
+        let (car_w, surplus) = self.replay.second(now_s, out);
         let reason = self.inner.last_reason();
         if let (Some(a), Some(r)) = (out, reason) {
             if a > 0 && !self.on {
@@ -69,13 +64,10 @@ impl Policy for Probe {
             }
             self.on = a > 0;
         }
-        let surplus = self.surplus[(now_s / 60) as usize];
-        let e = solar_and_grid_w(self.car.power_w(), surplus);
+        let e = solar_and_grid_w(car_w, surplus);
         let Some(r) = reason else { return out };
         let kind = kind(&r);
-        let kind = if std::env::var("REASONS_DEPTH").is_ok()
-            && matches!(kind.as_str(), "Holding" | "CatchingUp")
-        {
+        let kind = if self.depth && matches!(kind.as_str(), "Holding" | "CatchingUp") {
             let x = surplus / self.p_min;
             let b = [0.0, 0.3, 0.5, 0.7, 0.85, 1.0]
                 .iter()
@@ -106,9 +98,9 @@ fn main() {
     for (sc, ph, cfg) in common::runs(&dir) {
         let mut p = Probe {
             inner: SunfillPolicy::with_config(common::config(ph, tuning), ph),
-            car: Car::new(ph),
-            surplus: sc.rows.iter().map(|r| r.pv_w - r.house_w).collect(),
+            replay: common::Replay::new(&sc, ph),
             p_min: cfg.p_min_w(),
+            depth: std::env::var("REASONS_DEPTH").is_ok(),
             book: BTreeMap::new(),
             starts: BTreeMap::new(),
             on: false,

@@ -13,7 +13,6 @@
 mod common;
 
 use std::path::PathBuf;
-use sunfill_sim::car::Car;
 use sunfill_sim::model::{simulate, solar_and_grid_w};
 use sunfill_sim::policy::{Measurement, Policy};
 use sunfill_sim::runner::PolicyKind;
@@ -68,8 +67,7 @@ impl Book {
 
 struct Split {
     inner: Box<dyn Policy + Send>,
-    car: Car,
-    surplus: Vec<f64>,
+    replay: common::Replay,
     p_min: f64,
     book: Book,
     /// The hold in progress: grid energy, solar, seconds.
@@ -81,13 +79,8 @@ impl Policy for Split {
         "split"
     }
     fn step(&mut self, now_s: u64, reading: Option<&Measurement>) -> Option<u16> {
-        self.car.advance(now_s * 1000);
         let out = self.inner.step(now_s, reading);
-        if let Some(d) = out {
-            self.car.write(now_s * 1000, d);
-        }
-        let s = self.surplus[(now_s / 60) as usize];
-        let c = self.car.power_w();
+        let (c, s) = self.replay.second(now_s, out);
         if let Some((import, solar, secs)) = self.hold {
             if c == 0.0 || s >= self.p_min {
                 let k = LENGTHS.iter().position(|&e| secs < e).unwrap();
@@ -123,7 +116,6 @@ fn main() {
     let v = args.next().unwrap_or_default();
     let mut total = [Book::default(); 2];
     for (sc, ph, cfg) in common::runs(&dir) {
-        let surplus: Vec<f64> = sc.rows.iter().map(|r| r.pv_w - r.house_w).collect();
         let mut line = format!("{:<30} {ph}ph", sc.name);
         for (i, inner) in [common::policy(ph, &v), PolicyKind::ThresholdDelay.build(ph)]
             .into_iter()
@@ -131,8 +123,7 @@ fn main() {
         {
             let mut p = Split {
                 inner,
-                car: Car::new(ph),
-                surplus: surplus.clone(),
+                replay: common::Replay::new(&sc, ph),
                 p_min: cfg.p_min_w(),
                 book: Book::default(),
                 hold: None,

@@ -88,6 +88,38 @@ pub fn second_kwh(m: &sunfill_sim::policy::Measurement) -> (f64, f64) {
     (solar / 3.6e6, grid / 3.6e6)
 }
 
+/// The simulator's car beside a policy under test: a copy of [`Car`](sunfill_sim::car::Car) fed
+/// the same writes at the same seconds, and the scenario's surplus by minute. It tells what the
+/// car really draws in each second, which the readings (every 10 s) do not show.
+#[allow(dead_code)]
+pub struct Replay {
+    car: sunfill_sim::car::Car,
+    /// The scenario's surplus (PV - house) of each minute, W.
+    surplus: Vec<f64>,
+}
+
+#[allow(dead_code)]
+impl Replay {
+    /// A car on `phases` phases, drawing nothing, beside `scenario`.
+    pub fn new(scenario: &Scenario, phases: u8) -> Self {
+        Replay {
+            car: sunfill_sim::car::Car::new(phases),
+            surplus: scenario.rows.iter().map(|r| r.pv_w - r.house_w).collect(),
+        }
+    }
+
+    /// Second `now_s`, in which the policy wrote `out` (if it wrote): the car's power and the
+    /// surplus then, W.
+    pub fn second(&mut self, now_s: u64, out: Option<u16>) -> (f64, f64) {
+        let now_ms = now_s * 1000;
+        self.car.advance(now_ms);
+        if let Some(d) = out {
+            self.car.write(now_ms, d);
+        }
+        (self.car.power_w(), self.surplus[(now_s / 60) as usize])
+    }
+}
+
 /// A policy that writes `inner`'s setpoints, except 0 while `stop(now_s, reading, on)` says so
 /// (`on`: the last write was not 0): a hindsight or experimental cut on top of a controller.
 #[allow(dead_code)]
