@@ -1,5 +1,5 @@
-//! Where does each policy's solar and import come from? Splits every run (sampled at each reading)
-//! into: solar above the minimum power, solar taken in dips (surplus below the minimum), import in
+//! Where does each policy's solar and import come from? Splits every second of a run (what the
+//! car really draws then, [`common::Replay`]) into: solar above the minimum power, solar taken in dips (surplus below the minimum), import in
 //! dips, import while the surplus is above the minimum, and solar lost while stopped with the
 //! surplus above the minimum (waiting to start).
 //!
@@ -9,7 +9,7 @@
 #![allow(clippy::expect_used, clippy::unwrap_used, missing_docs)]
 
 use std::path::PathBuf;
-use sunfill_sim::model::simulate;
+use sunfill_sim::model::{simulate, solar_and_grid_w};
 use sunfill_sim::policy::{Measurement, Policy};
 use sunfill_sim::runner::PolicyKind;
 use sunfill_sim::sunfill_policy::SunfillPolicy;
@@ -29,7 +29,7 @@ struct Probe {
     inner: Box<dyn Policy + Send>,
     p_min: f64,
     p_max: f64,
-    last: Option<Measurement>,
+    replay: common::Replay,
     parts: Parts,
 }
 
@@ -38,26 +38,21 @@ impl Policy for Probe {
         "probe"
     }
     fn step(&mut self, now_s: u64, reading: Option<&Measurement>) -> Option<u16> {
-        if let Some(m) = reading {
-            self.last = Some(*m);
-        }
-        if let Some(m) = self.last {
-            // Surplus and car power as last measured; booked for this second.
-            let s = m.pv_w - m.house_w;
-            let car = m.car_w;
-            let (solar, import) = common::second_kwh(&m);
-            if s >= self.p_min {
-                self.parts.solar_above += solar;
-                self.parts.import_above += import;
-                if car <= 0.0 {
-                    self.parts.lost_waiting += s.min(self.p_max) / 3.6e6;
-                }
-            } else {
-                self.parts.solar_dip += solar;
-                self.parts.import_dip += import;
+        let out = self.inner.step(now_s, reading);
+        let (car, s) = self.replay.second(now_s, out);
+        let (solar, import) = solar_and_grid_w(car, s);
+        let (solar, import) = (solar / 3.6e6, import / 3.6e6);
+        if s >= self.p_min {
+            self.parts.solar_above += solar;
+            self.parts.import_above += import;
+            if car <= 0.0 {
+                self.parts.lost_waiting += s.min(self.p_max) / 3.6e6;
             }
+        } else {
+            self.parts.solar_dip += solar;
+            self.parts.import_dip += import;
         }
-        self.inner.step(now_s, reading)
+        out
     }
 }
 
@@ -77,7 +72,7 @@ fn main() {
                 inner,
                 p_min: cfg.p_min_w(),
                 p_max: cfg.p_max_w(),
-                last: None,
+                replay: common::Replay::new(&sc, ph),
                 parts: Parts::default(),
             };
             let m = simulate(&sc, &cfg, &mut p, None).metrics;

@@ -1,6 +1,7 @@
 //! How long does each start keep the car charging, and what does it bring? Splits a policy's
 //! charging into on-periods (from a start to the next stop) and books each period's solar and grid
-//! energy by its length, for sunfill and threshold-delay side by side.
+//! energy by its length, for sunfill and threshold-delay side by side. Each second is booked with
+//! what the car really draws then ([`common::Replay`]).
 //!
 //! `cargo run --release -p sunfill-sim --example onruns -- ../shared/data/scenarios [variant]`
 
@@ -8,7 +9,7 @@
 #![allow(clippy::expect_used, clippy::unwrap_used, missing_docs)]
 
 use std::path::PathBuf;
-use sunfill_sim::model::simulate;
+use sunfill_sim::model::{simulate, solar_and_grid_w};
 use sunfill_sim::policy::{Measurement, Policy};
 use sunfill_sim::runner::PolicyKind;
 
@@ -19,7 +20,7 @@ const EDGES: [u64; 5] = [3, 6, 15, 60, u64::MAX];
 
 struct Probe {
     inner: Box<dyn Policy + Send>,
-    last: Option<Measurement>,
+    replay: common::Replay,
     on_since: Option<u64>,
     setpoint: u16,
     acc: (f64, f64),
@@ -52,21 +53,6 @@ impl Policy for Probe {
         "probe"
     }
     fn step(&mut self, now_s: u64, reading: Option<&Measurement>) -> Option<u16> {
-        if let Some(m) = reading {
-            self.last = Some(*m);
-        }
-        if let Some(m) = self.last {
-            let (solar, import) = common::second_kwh(&m);
-            self.acc.0 += solar;
-            self.acc.1 += import;
-            if let Some(g) = self.gap.as_mut() {
-                let (sun, grid) =
-                    sunfill_sim::model::solar_and_grid_w(self.p_min, m.pv_w - m.house_w);
-                g.0 += grid / 3.6e6;
-                g.1 += sun / 3.6e6;
-                g.2 += 1;
-            }
-        }
         let out = self.inner.step(now_s, reading);
         if let Some(w) = out {
             if self.setpoint == 0 && w != 0 {
@@ -80,6 +66,16 @@ impl Policy for Probe {
                 self.gap = Some((0.0, 0.0, 0));
             }
             self.setpoint = w;
+        }
+        let (car_w, s) = self.replay.second(now_s, out);
+        let (solar, import) = solar_and_grid_w(car_w, s);
+        self.acc.0 += solar / 3.6e6;
+        self.acc.1 += import / 3.6e6;
+        if let Some(g) = self.gap.as_mut() {
+            let (sun, grid) = solar_and_grid_w(self.p_min, s);
+            g.0 += grid / 3.6e6;
+            g.1 += sun / 3.6e6;
+            g.2 += 1;
         }
         out
     }
@@ -101,7 +97,7 @@ fn main() {
         {
             let mut p = Probe {
                 inner,
-                last: None,
+                replay: common::Replay::new(&sc, ph),
                 on_since: None,
                 setpoint: 0,
                 acc: (0.0, 0.0),

@@ -80,14 +80,6 @@ pub fn policy(phases: u8, v: &str) -> Box<dyn sunfill_sim::policy::Policy + Send
     ))
 }
 
-/// The solar and grid energy of one second at the measurement `m`, kWh (the benchmark's split of
-/// the car's power, at the surplus and car power last measured).
-#[allow(dead_code)]
-pub fn second_kwh(m: &sunfill_sim::policy::Measurement) -> (f64, f64) {
-    let (solar, grid) = sunfill_sim::model::solar_and_grid_w(m.car_w, m.pv_w - m.house_w);
-    (solar / 3.6e6, grid / 3.6e6)
-}
-
 /// The simulator's car beside a policy under test: a copy of [`Car`](sunfill_sim::car::Car) fed
 /// the same writes at the same seconds, and the scenario's surplus by minute. It tells what the
 /// car really draws in each second, which the readings (every 10 s) do not show.
